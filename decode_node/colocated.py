@@ -1,0 +1,40 @@
+"""The colocated worker: one process, one model, prefill and decode interleaved by the scheduler policy."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+
+from pdsim.engine.build import Role
+from pdsim.errors import PdsimError
+from pdsim.rpc import pdsim_pb2 as pb
+from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
+from pdsim.rpc.node_server import NodeServer
+from pdsim.rpc.node_service import EventStream, request_from_pb, stream_tokens
+from pdsim.rpc.status import abort
+
+
+class WorkerService(pb_grpc.WorkerServicer):
+    def __init__(self, node: ColocatedNodeServer) -> None:
+        self._node = node
+
+    async def Generate(
+        self, request: pb.NodeRequest, context: grpc.aio.ServicerContext  # type: ignore[type-arg]
+    ) -> AsyncIterator[pb.TokenChunk]:
+        built = self._node.built
+        events = EventStream()
+        try:
+            engine_request = request_from_pb(request, built.info, self._node.config.default_max_tokens, events, context)
+            built.engine.submit(engine_request)
+        except PdsimError as error:
+            await abort(context, error)
+        async for chunk in stream_tokens(events, built.engine, engine_request.request_id, context):
+            yield chunk
+
+
+class ColocatedNodeServer(NodeServer):
+    role = Role.COLOCATED
+
+    def _add_services(self, server: grpc.aio.Server) -> None:
+        pb_grpc.add_WorkerServicer_to_server(WorkerService(self), server)

@@ -1,0 +1,143 @@
+"""The decode node: receives KV over PushKv into staging, then continues generation for Decode calls."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+
+import grpc
+
+from pdsim.engine.build import Role
+from pdsim.engine.kv_staging import KvStaging, StagedEntry
+from pdsim.engine.request import Request, finish_reason
+from pdsim.engine.schedulers import LoadSnapshot
+from pdsim.errors import InvalidRequest, PdsimError
+from pdsim.kv_codec import KvAssembler, check_header
+from pdsim.requests import validate_lengths
+from pdsim.rpc import pdsim_pb2 as pb
+from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
+from pdsim.rpc.convert import finish_to_pb, kv_chunk_from_pb, kv_header_from_pb, sampling_from_pb
+from pdsim.rpc.node_server import NodeServer
+from pdsim.rpc.node_service import EventStream, deadline_of, stream_tokens
+from pdsim.rpc.status import abort
+
+log = logging.getLogger(__name__)
+
+_LEASE_CHECK_SECONDS = 0.1
+
+
+class DecodeService(pb_grpc.DecodeServicer):
+    def __init__(self, node: DecodeNodeServer) -> None:
+        self._node = node
+
+    async def PushKv(
+        self, request_iterator: AsyncIterator[pb.KvMessage], context: grpc.aio.ServicerContext  # type: ignore[type-arg]
+    ) -> pb.PushKvReply:
+        info, staging = self._node.built.info, self._node.staging
+        entry: StagedEntry | None = None
+        try:
+            first = await anext(aiter(request_iterator), None)
+            if first is None or not first.HasField("header"):
+                raise InvalidRequest("a PushKv stream must start with a KV header")
+            header = kv_header_from_pb(first.header)
+            check_header(header, info.fingerprint, info.layout, info.limits.max_context)
+            entry = staging.reserve(header.request_id, header.num_tokens)
+            assembler = KvAssembler(header, memoryview(entry.buffer))
+            async for message in request_iterator:
+                if not message.HasField("chunk"):
+                    raise InvalidRequest("a PushKv stream carries one header, then chunks only")
+                assembler.add(kv_chunk_from_pb(message.chunk))
+            assembler.finish()
+            staging.commit(entry)
+            return pb.PushKvReply(bytes_received=header.total_bytes, lease_seconds=staging.lease_seconds)
+        except PdsimError as error:
+            if entry is not None:
+                entry.release()
+            await abort(context, error)
+            raise AssertionError("unreachable") from error
+        except BaseException:
+            if entry is not None:
+                entry.release()
+            raise
+
+    async def Decode(
+        self, request: pb.DecodeRequest, context: grpc.aio.ServicerContext  # type: ignore[type-arg]
+    ) -> AsyncIterator[pb.TokenChunk]:
+        node = self._node
+        info, engine = node.built.info, node.built.engine
+        events = EventStream()
+        entry: StagedEntry | None = None
+        try:
+            params = sampling_from_pb(request.sampling, node.config.default_max_tokens)
+            if not 0 <= request.first_token < info.limits.vocab_size:
+                raise InvalidRequest(f"first_token {request.first_token} is outside the vocabulary")
+            entry = node.staging.claim(request.request_id)
+            validate_lengths(entry.num_tokens, params, info.limits)
+            engine_request = Request(
+                request_id=request.request_id,
+                params=params,
+                seed=params.seed if params.seed is not None else secrets.randbits(63),
+                emit=events.emit,
+                prompt_len=entry.num_tokens,
+                output_ids=[request.first_token],
+                deadline=deadline_of(context),
+                staged=entry,
+            )
+            reason = finish_reason(engine_request, info.eos_token_ids, info.limits.max_context)
+            if reason is not None:  # generation already ended at the first token: nothing to decode
+                entry.release()
+                yield pb.TokenChunk(finish_reason=finish_to_pb(reason))
+                return
+            engine.submit(engine_request)
+        except PdsimError as error:
+            if entry is not None:
+                entry.release()
+            await abort(context, error)
+        async for chunk in stream_tokens(events, engine, request.request_id, context):
+            yield chunk
+
+
+class DecodeNodeServer(NodeServer):
+    role = Role.DECODE
+    _staging: KvStaging | None = None
+    _lease_task: asyncio.Task[None] | None = None
+
+    @property
+    def staging(self) -> KvStaging:
+        if self._staging is None:
+            info, engine_config = self.built.info, self.config.engine
+            tokens = engine_config.staging_tokens or 4 * info.limits.max_context
+            self._staging = KvStaging(info.layout, tokens, engine_config.kv_lease_seconds)
+        return self._staging
+
+    def _add_services(self, server: grpc.aio.Server) -> None:
+        pb_grpc.add_DecodeServicer_to_server(DecodeService(self), server)
+
+    def load(self) -> LoadSnapshot:
+        engine_load = self.built.engine.load()
+        staging = self.staging
+        return LoadSnapshot(
+            waiting=engine_load.waiting,
+            running=engine_load.running,
+            kv_bytes_held=engine_load.kv_bytes_held + staging.held_bytes,
+            kv_bytes_capacity=engine_load.kv_bytes_capacity + staging.capacity_bytes,
+            kv_staged=len(staging),
+        )
+
+    async def _on_started(self) -> None:
+        self._lease_task = asyncio.create_task(self._expire_leases())
+
+    async def _on_stopping(self) -> None:
+        if self._lease_task is not None:
+            self._lease_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._lease_task
+
+    async def _expire_leases(self) -> None:
+        while True:
+            await asyncio.sleep(_LEASE_CHECK_SECONDS)
+            for request_id in self.staging.expire():
+                log.info("KV lease of request %s ended unclaimed; freed", request_id)

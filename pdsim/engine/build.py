@@ -1,0 +1,51 @@
+"""Assemble an engine for a role: pin the process to its cores, load the model, allocate the KV store."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from enum import Enum
+
+import torch
+
+from pdsim.engine.config import EngineConfig
+from pdsim.engine.engine import Engine
+from pdsim.engine.kv_store import SlotKvStore
+from pdsim.engine.model_runner import HfModelRunner
+from pdsim.engine.schedulers import ColocatedScheduler, DecodeScheduler, PrefillScheduler, Scheduler
+from pdsim.models.loading import ModelInfo, ModelSpec, load_model
+
+
+class Role(Enum):
+    PREFILL = "prefill"
+    DECODE = "decode"
+    COLOCATED = "colocated"
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltEngine:
+    engine: Engine
+    info: ModelInfo
+    store: SlotKvStore
+
+
+def pin_cpus(cpus: tuple[int, ...] | None) -> None:
+    """Give this process its own cores and one torch thread per core, so two nodes are two devices."""
+    if cpus is not None:
+        os.sched_setaffinity(0, cpus)
+    torch.set_num_threads(len(cpus) if cpus is not None else 1)
+
+
+def build_engine(role: Role, spec: ModelSpec, config: EngineConfig) -> BuiltEngine:
+    model, info = load_model(spec)
+    store = SlotKvStore(info.layout, config.max_batch, info.limits.max_context, spec.device)
+    pad = getattr(model.config, "pad_token_id", None) or 0
+    runner = HfModelRunner(model, store, pad_token_id=pad)
+    scheduler_type: type[Scheduler] = {
+        Role.PREFILL: PrefillScheduler,
+        Role.DECODE: DecodeScheduler,
+        Role.COLOCATED: ColocatedScheduler,
+    }[role]
+    scheduler = scheduler_type(store, config, info.eos_token_ids, info.limits.max_context)
+    engine = Engine(runner, scheduler, config.max_waiting, name=f"{role.value}-engine")
+    return BuiltEngine(engine, info, store)

@@ -1,0 +1,36 @@
+"""Engine configuration: batch limits, prefill budget, scheduling policy, KV staging and lease."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class SchedulePolicy(Enum):
+    # Waiting prompts are prefilled as soon as a slot is free; running decodes wait for the prefill.
+    PREFILL_FIRST = "prefill-first"
+    # Waiting prompts are prefilled only when nothing is decoding: decodes never stall behind a prefill,
+    # at the cost of time to first token.
+    DECODE_FIRST = "decode-first"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    max_batch: int = 16  # KV slots: requests that can hold KV at once (and so the largest decode batch)
+    prefill_token_budget: int = 4096  # padded prompt tokens one prefill step may compute
+    policy: SchedulePolicy = SchedulePolicy.PREFILL_FIRST
+    max_waiting: int = 1024  # queued requests beyond this are refused with RESOURCE_EXHAUSTED
+    kv_lease_seconds: float = 30.0  # decode: pushed KV that no Decode claims in this time is freed
+    staging_tokens: int | None = None  # decode: KV tokens that may wait for a Decode; default 4 contexts
+
+    def __post_init__(self) -> None:
+        if self.max_batch <= 0:
+            raise ValueError(f"max_batch must be > 0, got {self.max_batch}")
+        if self.prefill_token_budget <= 0:
+            raise ValueError(f"prefill_token_budget must be > 0, got {self.prefill_token_budget}")
+        if self.max_waiting <= 0:
+            raise ValueError(f"max_waiting must be > 0, got {self.max_waiting}")
+        if self.kv_lease_seconds <= 0:
+            raise ValueError(f"kv_lease_seconds must be > 0, got {self.kv_lease_seconds}")
+        if self.staging_tokens is not None and self.staging_tokens <= 0:
+            raise ValueError(f"staging_tokens must be > 0, got {self.staging_tokens}")

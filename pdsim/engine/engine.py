@@ -1,0 +1,123 @@
+"""The engine: one thread that owns the scheduler, the model runner and the KV store.
+
+Other threads talk to it only through its inbox (submit, abort, release); it answers through each request's
+`emit` callback and reports every step as a `StepStats` to its observers. The loop is: take commands →
+schedule → run the model → apply the results.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pdsim.engine.model_runner import ModelRunner
+from pdsim.engine.request import Phase, Request
+from pdsim.engine.schedulers import Batch, LoadSnapshot, Scheduler
+from pdsim.errors import PdsimError, ResourceExhausted
+
+log = logging.getLogger(__name__)
+
+_IDLE_POLL_SECONDS = 0.1  # how often an idle engine wakes to expire queued requests' deadlines
+
+
+@dataclass(frozen=True, slots=True)
+class StepStats:
+    phase: Phase
+    batch_size: int
+    num_tokens: int  # prompt tokens computed (prefill) or tokens generated (decode)
+    padded_tokens: int  # tokens the model actually ran, padding included
+    started_at: float  # time.time()
+    seconds: float
+    waiting: int  # queued after the step
+    running: int
+
+
+StepObserver = Callable[[StepStats], None]
+_Command = Callable[[Scheduler], None]
+
+
+class Engine:
+    def __init__(self, runner: ModelRunner, scheduler: Scheduler, max_waiting: int, name: str = "engine") -> None:
+        self.runner = runner
+        self.scheduler = scheduler
+        self.max_waiting = max_waiting
+        self.steps = 0
+        self._observers: list[StepObserver] = []
+        self._inbox: queue.SimpleQueue[_Command | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+
+    # ---------------------------------------------------------------- any thread
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._inbox.put(None)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def add_observer(self, observer: StepObserver) -> None:
+        self._observers.append(observer)
+
+    def submit(self, request: Request) -> None:
+        if len(self.scheduler.waiting) >= self.max_waiting:
+            raise ResourceExhausted(f"{self.max_waiting} requests are already queued on this node")
+        self._inbox.put(lambda s: s.add(request))
+
+    def abort(self, request_id: str) -> None:
+        """Forget the request and free its KV (on a prefill node: once its KV has been pushed)."""
+        self._inbox.put(lambda s: s.abort(request_id))
+
+    def load(self) -> LoadSnapshot:
+        return self.scheduler.load()
+
+    # ---------------------------------------------------------------- engine thread
+    def _loop(self) -> None:
+        idle = True
+        while self._take_commands(block=idle):
+            batch = self.scheduler.schedule()
+            idle = batch is None
+            if batch is not None:
+                self._step(batch)
+
+    def _take_commands(self, block: bool) -> bool:
+        """Apply queued commands (waiting a little when idle); False once stop was asked."""
+        try:
+            command = self._inbox.get(timeout=_IDLE_POLL_SECONDS) if block else self._inbox.get_nowait()
+        except queue.Empty:
+            return True
+        while command is not None:
+            command(self.scheduler)
+            try:
+                command = self._inbox.get_nowait()
+            except queue.Empty:
+                return True
+        return False
+
+    def _step(self, batch: Batch) -> None:
+        started_at, t0 = time.time(), time.perf_counter()
+        try:
+            if batch.phase is Phase.PREFILL:
+                rows = batch.prefill_rows()
+                tokens = self.runner.prefill(rows)
+                num_tokens = sum(len(r.prompt_ids) for r in rows)
+                padded = len(rows) * max(len(r.prompt_ids) for r in rows)
+            else:
+                tokens = self.runner.decode(batch.decode_rows())
+                num_tokens = padded = len(batch.requests)
+        except Exception as exc:  # a failed step must not kill the node: fail its requests instead
+            log.exception("%s step failed", batch.phase.value)
+            self.scheduler.fail(batch, PdsimError(f"{batch.phase.value} step failed: {exc}"))
+            return
+        seconds = time.perf_counter() - t0
+        self.scheduler.postprocess(batch, tokens)
+        self.steps += 1
+        load = self.scheduler.load()
+        stats = StepStats(
+            batch.phase, len(batch.requests), num_tokens, padded, started_at, seconds, load.waiting, load.running
+        )
+        for observer in self._observers:
+            observer(stats)

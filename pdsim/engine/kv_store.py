@@ -1,0 +1,48 @@
+"""The KV store: per-layer key and value tensors allocated once, `[slots, kv_heads, max_tokens, head_dim]`.
+
+A request owns one slot while it runs. Tokens are written in place (by `pdsim.engine.attention`); nothing is
+ever concatenated. Rows of the running decode batch are kept in slots 0..B-1 so that attention reads plain
+views of the store; moving a request between slots copies only that request's tokens.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from pdsim.engine.kv_layout import KvLayout, dtype_from_name
+
+
+class SlotKvStore:
+    def __init__(self, layout: KvLayout, num_slots: int, max_tokens: int, device: str | torch.device) -> None:
+        if num_slots <= 0 or max_tokens <= 0:
+            raise ValueError(f"KV store needs slots > 0 and max_tokens > 0, got {num_slots} and {max_tokens}")
+        self.layout = layout
+        self.num_slots = num_slots
+        self.max_tokens = max_tokens
+        dtype = dtype_from_name(layout.dtype)
+        shape = (num_slots, layout.num_kv_heads, max_tokens, layout.head_dim)
+        self.keys = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(layout.num_layers)]
+        self.values = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(layout.num_layers)]
+
+    @property
+    def capacity_bytes(self) -> int:
+        return self.num_slots * self.max_tokens * self.layout.bytes_per_token
+
+    def move(self, src: int, dst: int, num_tokens: int) -> None:
+        """Copy a request's first `num_tokens` tokens from slot `src` to slot `dst`."""
+        for keys, values in zip(self.keys, self.values, strict=True):
+            keys[dst, :, :num_tokens].copy_(keys[src, :, :num_tokens])
+            values[dst, :, :num_tokens].copy_(values[src, :, :num_tokens])
+
+    def read_layer(self, slot: int, layer: int, num_tokens: int) -> torch.Tensor:
+        """One layer's keys then values for a slot, contiguous `[2, kv_heads, num_tokens, head_dim]`."""
+        return torch.stack((self.keys[layer][slot, :, :num_tokens], self.values[layer][slot, :, :num_tokens]))
+
+    def write_block(self, slot: int, block: torch.Tensor) -> None:
+        """Write a whole request, `[layers, 2, kv_heads, tokens, head_dim]`, into a slot."""
+        num_tokens = block.shape[3]
+        if num_tokens > self.max_tokens:
+            raise ValueError(f"{num_tokens} tokens do not fit a slot of {self.max_tokens}")
+        for layer, (keys, values) in enumerate(zip(self.keys, self.values, strict=True)):
+            keys[slot, :, :num_tokens].copy_(block[layer, 0], non_blocking=True)
+            values[slot, :, :num_tokens].copy_(block[layer, 1], non_blocking=True)

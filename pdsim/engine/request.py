@@ -1,0 +1,90 @@
+"""A request as the engine tracks it, and the events the engine emits for it.
+
+Events go out through the request's `emit` callback, called on the engine thread; whoever submitted the
+request decides how to hand them to its own world (the servicers hop onto their event loop).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
+
+import torch
+
+from pdsim.errors import PdsimError
+from pdsim.requests import FinishReason, SamplingParams
+
+
+class Phase(Enum):
+    PREFILL = "prefill"
+    DECODE = "decode"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenOutput:
+    """One new token; `finish_reason` is set on the request's last one."""
+
+    token: int
+    finish_reason: FinishReason | None
+
+
+@dataclass(frozen=True, slots=True)
+class PrefillOutput:
+    """A prefill node's result: the first token, and the slot holding the prompt's KV until released."""
+
+    first_token: int
+    finish_reason: FinishReason | None
+    slot: int  # -1 when generation ended at the first token and the KV was freed at once
+    num_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    error: PdsimError
+
+
+EngineEvent = TokenOutput | PrefillOutput | Failure
+
+
+class StagedKv(Protocol):
+    """KV received for a request before it joins a batch (see `pdsim.engine.kv_staging`)."""
+
+    def tensor(self) -> torch.Tensor:
+        """`[layers, 2, kv_heads, tokens, head_dim]`."""
+        ...
+
+    def release(self) -> None: ...
+
+
+@dataclass(eq=False, slots=True)
+class Request:
+    request_id: str
+    params: SamplingParams
+    seed: int
+    emit: Callable[[EngineEvent], None]
+    prompt_ids: Sequence[int] = ()  # empty on a decode node, which receives KV instead
+    prompt_len: int = 0
+    output_ids: list[int] = field(default_factory=list)
+    num_cached: int = 0  # tokens whose KV is in the request's slot
+    slot: int = -1
+    deadline: float | None = None  # time.monotonic() after which the request is dropped
+    staged: StagedKv | None = None
+
+    def __post_init__(self) -> None:
+        if self.prompt_ids and not self.prompt_len:
+            self.prompt_len = len(self.prompt_ids)
+
+
+def finish_reason(
+    request: Request, eos_token_ids: frozenset[int], max_context: int
+) -> FinishReason | None:
+    """Why the request ends after its newest token, or None while it goes on."""
+    if not request.params.ignore_eos and request.output_ids[-1] in eos_token_ids:
+        return FinishReason.STOP
+    if len(request.output_ids) >= request.params.max_tokens:
+        return FinishReason.LENGTH
+    if request.prompt_len + len(request.output_ids) >= max_context:
+        return FinishReason.LENGTH
+    return None

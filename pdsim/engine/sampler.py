@@ -1,0 +1,58 @@
+"""Turn logits into tokens: greedy, or temperature with top-k and top-p.
+
+Sampling is a pure function of (logits, params, token index): a seeded request draws its i-th token from a
+generator seeded with (seed, i), so it samples the same tokens whichever node or batch computes each step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from pdsim.requests import SamplingParams
+
+_MASK64 = (1 << 64) - 1
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingRow:
+    params: SamplingParams
+    seed: int  # the request's seed (drawn at random by the node when the client gave none)
+    index: int  # which output token this is: 0 for the first
+
+
+def sample(logits: torch.Tensor, rows: Sequence[SamplingRow]) -> list[int]:
+    """`logits` is `[batch, vocab]`; returns one token per row."""
+    assert logits.shape[0] == len(rows), (logits.shape, len(rows))
+    tokens: list[int] = logits.argmax(dim=-1).tolist()
+    for i, row in enumerate(rows):
+        if not row.params.greedy:
+            tokens[i] = _sample_row(logits[i], row)
+    return tokens
+
+
+def _sample_row(logits: torch.Tensor, row: SamplingRow) -> int:
+    params = row.params
+    scores = logits.detach().to("cpu", torch.float32) / params.temperature
+    if 0 < params.top_k < scores.shape[0]:
+        kth_best = torch.topk(scores, params.top_k).values[-1]
+        scores = scores.masked_fill(scores < kth_best, float("-inf"))
+    if params.top_p < 1.0:
+        sorted_scores, order = torch.sort(scores, descending=True)
+        sorted_probs = torch.softmax(sorted_scores, dim=-1)
+        # Drop a token when the tokens ranked above it already cover top_p; the best token always stays.
+        drop = (torch.cumsum(sorted_probs, dim=-1) - sorted_probs) >= params.top_p
+        scores = scores.scatter(0, order[drop], float("-inf"))
+    probs = torch.softmax(scores, dim=-1)
+    generator = torch.Generator().manual_seed(_mix(row.seed, row.index))
+    return int(torch.multinomial(probs, 1, generator=generator).item())
+
+
+def _mix(seed: int, index: int) -> int:
+    """splitmix64 of (seed, index): nearby seeds and indices give unrelated generator seeds."""
+    z = (seed * 0x9E3779B97F4A7C15 + index + 1) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return (z ^ (z >> 31)) & ((1 << 63) - 1)

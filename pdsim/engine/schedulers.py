@@ -1,0 +1,276 @@
+"""Schedulers: what the engine runs next, and what happens to each request after a step.
+
+One scheduler per role, sharing the request bookkeeping:
+- colocated: prompts and decodes on one model, ordered by a `SchedulePolicy`;
+- prefill: prompts only; a request's KV stays in its slot until the node has pushed it and releases it;
+- decode: requests whose KV arrived from a prefill node join the running batch as slots free up.
+Schedulers run on the engine thread only; `load()` is the one method read from other threads.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pdsim.engine.config import EngineConfig, SchedulePolicy
+from pdsim.engine.kv_store import SlotKvStore
+from pdsim.engine.model_runner import DecodeRow, PrefillRow
+from pdsim.engine.request import (
+    Failure,
+    Phase,
+    PrefillOutput,
+    Request,
+    TokenOutput,
+    finish_reason,
+)
+from pdsim.engine.running_batch import RunningBatch
+from pdsim.engine.sampler import SamplingRow
+from pdsim.errors import DeadlineExceeded, PdsimError
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    phase: Phase
+    requests: list[Request]
+
+    def prefill_rows(self) -> list[PrefillRow]:
+        return [PrefillRow(r.slot, r.prompt_ids, SamplingRow(r.params, r.seed, 0)) for r in self.requests]
+
+    def decode_rows(self) -> list[DecodeRow]:
+        return [
+            DecodeRow(r.output_ids[-1], r.num_cached, SamplingRow(r.params, r.seed, len(r.output_ids)))
+            for r in self.requests
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadSnapshot:
+    waiting: int
+    running: int
+    kv_bytes_held: int
+    kv_bytes_capacity: int
+    kv_staged: int = 0
+
+
+def take_prefill_batch(waiting: deque[Request], token_budget: int, free_slots: int) -> list[Request]:
+    """FIFO prompts while the padded batch (rows x longest prompt) fits the budget; one prompt always fits."""
+    batch: list[Request] = []
+    width = 0
+    while waiting and len(batch) < free_slots:
+        new_width = max(width, waiting[0].prompt_len)
+        if batch and new_width * (len(batch) + 1) > token_budget:
+            break
+        batch.append(waiting.popleft())
+        width = new_width
+    return batch
+
+
+class Scheduler(ABC):
+    def __init__(
+        self, store: SlotKvStore, config: EngineConfig, eos_token_ids: frozenset[int], max_context: int
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.eos_token_ids = eos_token_ids
+        self.max_context = max_context
+        self.waiting: deque[Request] = deque()
+
+    def add(self, request: Request) -> None:
+        self.waiting.append(request)
+
+    @abstractmethod
+    def schedule(self) -> Batch | None:
+        """The next batch to run, or None when there is nothing to run now."""
+
+    @abstractmethod
+    def postprocess(self, batch: Batch, tokens: Sequence[int]) -> None:
+        """Apply one step's tokens: emit them, finish requests, free their KV."""
+
+    @abstractmethod
+    def abort(self, request_id: str) -> None:
+        """Forget a request wherever it is and free its KV (the client went away)."""
+
+    @abstractmethod
+    def load(self) -> LoadSnapshot: ...
+
+    def fail(self, batch: Batch, error: PdsimError) -> None:
+        """The step itself failed: fail its requests and free their KV."""
+        for request in batch.requests:
+            self.abort(request.request_id)
+            request.emit(Failure(error))
+
+    def _drop_expired(self) -> None:
+        now = time.monotonic()
+        expired = [r for r in self.waiting if r.deadline is not None and r.deadline <= now]
+        for request in expired:
+            self.abort(request.request_id)
+            request.emit(Failure(DeadlineExceeded(f"request {request.request_id} expired while queued")))
+
+    def _remove_waiting(self, request_id: str) -> Request | None:
+        for request in self.waiting:
+            if request.request_id == request_id:
+                self.waiting.remove(request)
+                return request
+        return None
+
+    def _append_token(self, request: Request, token: int) -> bool:
+        """Record and emit a token; True when the request has finished."""
+        request.output_ids.append(token)
+        reason = finish_reason(request, self.eos_token_ids, self.max_context)
+        request.emit(TokenOutput(token, reason))
+        return reason is not None
+
+
+class _DecodingScheduler(Scheduler):
+    """Shared by the colocated and decode roles: a running batch that steps one token at a time."""
+
+    def __init__(
+        self, store: SlotKvStore, config: EngineConfig, eos_token_ids: frozenset[int], max_context: int
+    ) -> None:
+        super().__init__(store, config, eos_token_ids, max_context)
+        self.running = RunningBatch(store)
+
+    def postprocess(self, batch: Batch, tokens: Sequence[int]) -> None:
+        assert batch.phase is Phase.DECODE
+        # Count every row's new KV before anyone leaves: leaving moves another row's tokens.
+        for request in batch.requests:
+            request.num_cached += 1
+        self._apply(batch.requests, tokens)
+
+    def _apply(self, requests: Sequence[Request], tokens: Sequence[int]) -> None:
+        for request, token in zip(requests, tokens, strict=True):
+            if self._append_token(request, token):
+                self.running.leave(request)
+
+    def _decode_batch(self) -> Batch | None:
+        return Batch(Phase.DECODE, list(self.running.requests)) if self.running else None
+
+    def abort(self, request_id: str) -> None:
+        if self._remove_waiting(request_id) is None:
+            request = self.running.find(request_id)
+            if request is not None:
+                self.running.leave(request)
+
+    def _kv_bytes(self) -> int:
+        return self.running.kv_tokens() * self.store.layout.bytes_per_token
+
+
+class ColocatedScheduler(_DecodingScheduler):
+    def schedule(self) -> Batch | None:
+        self._drop_expired()
+        prefill_allowed = self.config.policy is SchedulePolicy.PREFILL_FIRST or not self.running
+        if self.waiting and self.running.free_slots and prefill_allowed:
+            batch = take_prefill_batch(self.waiting, self.config.prefill_token_budget, self.running.free_slots)
+            for i, request in enumerate(batch):
+                request.slot = len(self.running) + i
+            return Batch(Phase.PREFILL, batch)
+        return self._decode_batch()
+
+    def postprocess(self, batch: Batch, tokens: Sequence[int]) -> None:
+        if batch.phase is Phase.DECODE:
+            super().postprocess(batch, tokens)
+            return
+        for request in batch.requests:
+            request.num_cached = request.prompt_len
+            self.running.join(request)
+        self._apply(batch.requests, tokens)
+
+    def load(self) -> LoadSnapshot:
+        return LoadSnapshot(len(self.waiting), len(self.running), self._kv_bytes(), self.store.capacity_bytes)
+
+
+class DecodeScheduler(_DecodingScheduler):
+    """Requests arrive with their KV staged; joining the batch copies it into the next slot."""
+
+    def schedule(self) -> Batch | None:
+        self._drop_expired()
+        while self.waiting and self.running.free_slots:
+            request = self.waiting.popleft()
+            assert request.staged is not None
+            request.slot = len(self.running)
+            self.store.write_block(request.slot, request.staged.tensor())
+            self._release_staged(request)
+            request.num_cached = request.prompt_len
+            self.running.join(request)
+        return self._decode_batch()
+
+    def abort(self, request_id: str) -> None:
+        request = self._remove_waiting(request_id)
+        if request is not None:
+            self._release_staged(request)
+        else:
+            super().abort(request_id)
+
+    @staticmethod
+    def _release_staged(request: Request) -> None:
+        if request.staged is not None:
+            request.staged.release()
+            request.staged = None
+
+    def load(self) -> LoadSnapshot:
+        # Staged KV is counted by the staging area, which the decode node adds in.
+        return LoadSnapshot(len(self.waiting), len(self.running), self._kv_bytes(), self.store.capacity_bytes)
+
+
+class PrefillScheduler(Scheduler):
+    """A prompt's KV stays in its slot after the step until `release` (the node pushed it elsewhere)."""
+
+    def __init__(
+        self, store: SlotKvStore, config: EngineConfig, eos_token_ids: frozenset[int], max_context: int
+    ) -> None:
+        super().__init__(store, config, eos_token_ids, max_context)
+        self.free_slots = list(range(store.num_slots - 1, -1, -1))
+        self.held: dict[str, Request] = {}
+
+    def schedule(self) -> Batch | None:
+        self._drop_expired()
+        if not self.waiting or not self.free_slots:
+            return None
+        batch = take_prefill_batch(self.waiting, self.config.prefill_token_budget, len(self.free_slots))
+        for request in batch:
+            request.slot = self.free_slots.pop()
+        return Batch(Phase.PREFILL, batch)
+
+    def postprocess(self, batch: Batch, tokens: Sequence[int]) -> None:
+        for request, token in zip(batch.requests, tokens, strict=True):
+            request.num_cached = request.prompt_len
+            request.output_ids.append(token)
+            reason = finish_reason(request, self.eos_token_ids, self.max_context)
+            if reason is None:
+                self.held[request.request_id] = request
+                slot = request.slot
+            else:
+                self._free(request)
+                slot = -1
+            request.emit(PrefillOutput(token, reason, slot, request.prompt_len))
+
+    def release(self, request_id: str) -> None:
+        request = self.held.pop(request_id, None)
+        if request is not None:
+            self._free(request)
+
+    def abort(self, request_id: str) -> None:
+        if self._remove_waiting(request_id) is None:
+            self.release(request_id)
+
+    def fail(self, batch: Batch, error: PdsimError) -> None:
+        for request in batch.requests:
+            if request.slot >= 0 and request.request_id not in self.held:
+                self._free(request)
+        super().fail(batch, error)
+
+    def _free(self, request: Request) -> None:
+        self.free_slots.append(request.slot)
+        request.slot = -1
+
+    def load(self) -> LoadSnapshot:
+        held_tokens = sum(r.num_cached for r in list(self.held.values()))
+        return LoadSnapshot(
+            len(self.waiting),
+            len(self.held),
+            held_tokens * self.store.layout.bytes_per_token,
+            self.store.capacity_bytes,
+        )

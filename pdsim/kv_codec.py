@@ -1,0 +1,156 @@
+"""The KV codec: a request's KV cache as a header and checksummed chunks, and the receiver that checks them.
+
+Payload layout (what `KvHeader.layer_bytes` counts): for each layer, its keys then its values, each
+`[kv_heads, tokens, head_dim]` in the header's dtype. Each layer is cut into chunks of at most `chunk_bytes`;
+no chunk spans two layers, so a sender can stream layer by layer. The receiver writes every chunk straight
+into a buffer it allocated from the header, checking order, placement and crc32 as it goes.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from pdsim.engine.kv_layout import KvLayout, dtype_from_name
+from pdsim.errors import DataLoss, FailedPrecondition, InvalidRequest
+
+MAX_CHUNK_BYTES = 4 * 1024 * 1024
+DEFAULT_CHUNK_BYTES = 2 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class KvHeader:
+    request_id: str
+    model_fingerprint: str
+    num_layers: int
+    num_kv_heads: int
+    head_dim: int
+    num_tokens: int
+    dtype: str
+    num_chunks: int
+    chunk_bytes: int
+
+    @property
+    def layout(self) -> KvLayout:
+        return KvLayout(self.num_layers, self.num_kv_heads, self.head_dim, self.dtype)
+
+    @property
+    def layer_bytes(self) -> int:
+        return self.layout.layer_bytes(self.num_tokens)
+
+    @property
+    def total_bytes(self) -> int:
+        return self.num_layers * self.layer_bytes
+
+    @property
+    def chunks_per_layer(self) -> int:
+        return -(-self.layer_bytes // self.chunk_bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class KvChunk:
+    index: int
+    layer: int
+    offset: int  # within the layer's payload
+    data: bytes
+    crc32: int
+
+
+def make_header(
+    request_id: str,
+    model_fingerprint: str,
+    layout: KvLayout,
+    num_tokens: int,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+) -> KvHeader:
+    if not 0 < chunk_bytes <= MAX_CHUNK_BYTES:
+        raise ValueError(f"chunk_bytes must be in (0, {MAX_CHUNK_BYTES}], got {chunk_bytes}")
+    per_layer = -(-layout.layer_bytes(num_tokens) // chunk_bytes)
+    return KvHeader(
+        request_id,
+        model_fingerprint,
+        layout.num_layers,
+        layout.num_kv_heads,
+        layout.head_dim,
+        num_tokens,
+        layout.dtype,
+        num_chunks=layout.num_layers * per_layer,
+        chunk_bytes=chunk_bytes,
+    )
+
+
+def encode_layer(header: KvHeader, layer: int, payload: memoryview) -> Iterator[KvChunk]:
+    """Chunks of one layer's payload (`header.layer_bytes` bytes), numbered after the layers before it."""
+    if payload.nbytes != header.layer_bytes:
+        raise ValueError(f"layer {layer} payload is {payload.nbytes} bytes, the header says {header.layer_bytes}")
+    index = layer * header.chunks_per_layer
+    for offset in range(0, header.layer_bytes, header.chunk_bytes):
+        data = bytes(payload[offset : offset + header.chunk_bytes])
+        yield KvChunk(index, layer, offset, data, zlib.crc32(data))
+        index += 1
+
+
+def check_header(header: KvHeader, model_fingerprint: str, layout: KvLayout, max_context: int) -> None:
+    """Refuse KV this node cannot use, naming the mismatch."""
+    if header.model_fingerprint != model_fingerprint:
+        raise FailedPrecondition(
+            f"KV for request {header.request_id!r} was computed by model {header.model_fingerprint!r}; "
+            f"this node serves model {model_fingerprint!r}"
+        )
+    if header.layout != layout:
+        raise FailedPrecondition(f"KV layout {header.layout} does not match this node's {layout}")
+    if not 0 < header.num_tokens < max_context:
+        raise InvalidRequest(f"KV num_tokens must be in [1, {max_context}), got {header.num_tokens}")
+    if not 0 < header.chunk_bytes <= MAX_CHUNK_BYTES:
+        raise InvalidRequest(f"chunk_bytes must be in (0, {MAX_CHUNK_BYTES}], got {header.chunk_bytes}")
+    expected = header.num_layers * header.chunks_per_layer
+    if header.num_chunks != expected:
+        raise InvalidRequest(f"num_chunks is {header.num_chunks}; {expected} chunks carry this KV")
+    if not header.request_id:
+        raise InvalidRequest("KV header has an empty request_id")
+    dtype_from_name(header.dtype)
+
+
+class KvAssembler:
+    """Checks each arriving chunk and writes it into `buffer` (`header.total_bytes` long)."""
+
+    def __init__(self, header: KvHeader, buffer: memoryview) -> None:
+        assert buffer.nbytes == header.total_bytes, (buffer.nbytes, header.total_bytes)
+        self.header = header
+        self.buffer = buffer
+        self.received = 0
+
+    def add(self, chunk: KvChunk) -> None:
+        header = self.header
+        if chunk.index != self.received:
+            raise InvalidRequest(
+                f"KV chunk {chunk.index} arrived out of order: expected chunk {self.received} "
+                f"of {header.num_chunks}"
+            )
+        if chunk.index >= header.num_chunks:
+            raise InvalidRequest(f"KV chunk {chunk.index} is past the {header.num_chunks} the header announced")
+        layer, within = divmod(chunk.index, header.chunks_per_layer)
+        offset = within * header.chunk_bytes
+        length = min(header.chunk_bytes, header.layer_bytes - offset)
+        if (chunk.layer, chunk.offset, len(chunk.data)) != (layer, offset, length):
+            raise InvalidRequest(
+                f"KV chunk {chunk.index} claims layer {chunk.layer} offset {chunk.offset} ({len(chunk.data)} bytes); "
+                f"expected layer {layer} offset {offset} ({length} bytes)"
+            )
+        actual = zlib.crc32(chunk.data)
+        if actual != chunk.crc32:
+            raise DataLoss(
+                f"KV chunk {chunk.index} (layer {layer}, offset {offset}) failed its checksum: "
+                f"crc32 {actual:#010x} != {chunk.crc32:#010x}"
+            )
+        start = layer * header.layer_bytes + offset
+        self.buffer[start : start + length] = chunk.data
+        self.received += 1
+
+    def finish(self) -> None:
+        if self.received != self.header.num_chunks:
+            raise DataLoss(
+                f"KV stream for request {self.header.request_id!r} ended after {self.received} "
+                f"of {self.header.num_chunks} chunks"
+            )

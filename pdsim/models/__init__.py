@@ -1,0 +1,1 @@
+"""Models: the presets pdsim creates itself, and loading any local Hugging Face causal LM."""

@@ -1,0 +1,43 @@
+"""A byte-level tokenizer built with the `tokenizers` library: one token per byte, plus three specials.
+
+It needs no training data and round-trips any text exactly, which is all the generated presets need.
+"""
+
+from __future__ import annotations
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+from transformers import PreTrainedTokenizerFast
+
+BOS, EOS, PAD = "<|bos|>", "<|eos|>", "<|pad|>"
+NUM_BYTE_TOKENS = 256
+VOCAB_SIZE = NUM_BYTE_TOKENS + 3  # byte b has id b; the specials follow
+
+# A plain role-tagged template so chat requests work on the generated models.
+CHAT_TEMPLATE = (
+    "{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+
+
+def _byte_to_unicode() -> dict[int, str]:
+    """GPT-2's reversible byte -> printable character map, which the ByteLevel pre-tokenizer uses."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
+    printable += list(range(ord("®"), ord("ÿ") + 1))
+    mapping = {b: chr(b) for b in printable}
+    extra = 0
+    for b in range(NUM_BYTE_TOKENS):
+        if b not in mapping:
+            mapping[b] = chr(NUM_BYTE_TOKENS + extra)
+            extra += 1
+    return mapping
+
+
+def build_byte_tokenizer() -> PreTrainedTokenizerFast:
+    vocab = {char: byte for byte, char in _byte_to_unicode().items()}
+    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.add_special_tokens([BOS, EOS, PAD])
+    wrapped = PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token=BOS, eos_token=EOS, pad_token=PAD)
+    wrapped.chat_template = CHAT_TEMPLATE
+    return wrapped

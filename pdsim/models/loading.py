@@ -1,0 +1,106 @@
+"""Load a causal LM and its facts (limits, EOS ids, KV layout, fingerprint) from a preset name or a local path.
+
+Nothing is downloaded: a name that is not a preset must be a local Hugging Face checkpoint directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pdsim.engine.kv_layout import KvLayout, dtype_from_name, dtype_name
+from pdsim.models.presets import ensure_preset, is_preset
+from pdsim.requests import ModelLimits
+
+# Config keys that describe how a model was saved or loaded, not what it computes.
+_VOLATILE_CONFIG_KEYS = {"transformers_version", "dtype", "torch_dtype", "use_cache", "output_attentions"}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """Which model, where and in what precision. `model` is a preset name or a local checkpoint path."""
+
+    model: str = "tiny"
+    device: str = "cpu"
+    dtype: str = "float32"
+    max_context: int | None = None  # lower the model's own context (saves KV memory)
+
+    def __post_init__(self) -> None:
+        dtype_from_name(self.dtype)
+        if not (self.device == "cpu" or self.device == "mps" or self.device.startswith("cuda")):
+            raise ValueError(f"device must be cpu, cuda[:N] or mps, got {self.device!r}")
+        if self.max_context is not None and self.max_context < 2:
+            raise ValueError(f"max_context must be >= 2, got {self.max_context}")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What every process needs to know about the model, torch-free so it can be sent to the router."""
+
+    name: str
+    path: Path
+    fingerprint: str
+    limits: ModelLimits
+    eos_token_ids: frozenset[int]
+    layout: KvLayout
+
+
+def resolve_model_path(model: str) -> Path:
+    if is_preset(model):
+        return ensure_preset(model)
+    path = Path(model).expanduser()
+    if not (path / "config.json").is_file():
+        raise ValueError(f"model {model!r} is neither a preset nor a local checkpoint directory with config.json")
+    return path
+
+
+def model_fingerprint(config: dict[str, Any], dtype: torch.dtype) -> str:
+    """A short hash of what decides the KV cache's contents and shape: the model's config and the dtype."""
+    stable = {k: v for k, v in config.items() if k not in _VOLATILE_CONFIG_KEYS and not k.startswith("_")}
+    blob = json.dumps(stable, sort_keys=True, default=str) + "|" + dtype_name(dtype)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def load_model(spec: ModelSpec) -> tuple[torch.nn.Module, ModelInfo]:
+    """Load the model with pdsim's attention (see `pdsim.engine.attention`) and describe it."""
+    from transformers import AutoModelForCausalLM
+
+    from pdsim.engine.attention import ATTENTION_NAME, register_attention
+
+    register_attention()
+    path = resolve_model_path(spec.model)
+    dtype = dtype_from_name(spec.dtype)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation=ATTENTION_NAME)
+    model.to(spec.device).eval()
+    return model, describe_model(model, path, dtype, spec.max_context)
+
+
+def describe_model(model: torch.nn.Module, path: Path, dtype: torch.dtype, max_context: int | None) -> ModelInfo:
+    config = model.config
+    if getattr(config, "sliding_window", None) and getattr(config, "use_sliding_window", True):
+        raise ValueError(f"{path}: sliding-window attention is not supported by pdsim's KV store")
+    context = int(config.max_position_embeddings)
+    if max_context is not None:
+        context = min(context, max_context)
+    eos = getattr(model.generation_config, "eos_token_id", None) or config.eos_token_id
+    eos_ids = frozenset([eos] if isinstance(eos, int) else (eos or []))
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    layout = KvLayout(
+        num_layers=config.num_hidden_layers,
+        num_kv_heads=getattr(config, "num_key_value_heads", None) or config.num_attention_heads,
+        head_dim=head_dim,
+        dtype=dtype_name(dtype),
+    )
+    return ModelInfo(
+        name=path.name,
+        path=path,
+        fingerprint=model_fingerprint(config.to_dict(), dtype),
+        limits=ModelLimits(max_context=context, vocab_size=config.vocab_size),
+        eos_token_ids=eos_ids,
+        layout=layout,
+    )

@@ -1,0 +1,110 @@
+"""Named model presets that pdsim generates itself: Llama-architecture, random weights from a fixed seed.
+
+A preset is created on first use under the models directory, saved with `save_pretrained`, and from then on
+loaded through the same `from_pretrained` path as any other checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+MODELS_DIR_ENV = "PDSIM_MODELS_DIR"
+
+
+@dataclass(frozen=True, slots=True)
+class Preset:
+    name: str
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    num_kv_heads: int
+    intermediate_size: int
+    max_context: int
+    seed: int
+    description: str
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset("tiny", 64, 2, 4, 2, 176, 1024, seed=1234, description="~0.1M parameters, for tests"),
+        Preset(
+            "small",
+            512,
+            8,
+            8,
+            4,
+            1408,
+            4096,
+            seed=1234,
+            description="~24M parameters: a 2,000-token prefill costs ~100 decode steps on one CPU core",
+        ),
+    )
+}
+
+
+def default_models_dir() -> Path:
+    return Path(os.environ.get(MODELS_DIR_ENV, Path.home() / ".cache" / "pdsim" / "models"))
+
+
+def is_preset(name: str) -> bool:
+    return name in PRESETS
+
+
+def ensure_preset(name: str, models_dir: Path | None = None) -> Path:
+    """Return the directory of preset `name`, creating it first if needed (safe across processes)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown model preset {name!r}; presets: {', '.join(sorted(PRESETS))}")
+    target = (models_dir or default_models_dir()) / name
+    if (target / "config.json").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Build in a private directory and rename into place: concurrent creators never see half a model.
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+    try:
+        _write_preset(PRESETS[name], staging)
+        try:
+            staging.rename(target)
+        except OSError:
+            if not (target / "config.json").exists():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _write_preset(preset: Preset, directory: Path) -> None:
+    import torch
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+
+    from pdsim.models.byte_tokenizer import VOCAB_SIZE, build_byte_tokenizer
+
+    tokenizer = build_byte_tokenizer()
+    config = LlamaConfig(
+        vocab_size=VOCAB_SIZE,
+        hidden_size=preset.hidden_size,
+        intermediate_size=preset.intermediate_size,
+        num_hidden_layers=preset.num_layers,
+        num_attention_heads=preset.num_heads,
+        num_key_value_heads=preset.num_kv_heads,
+        max_position_embeddings=preset.max_context,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+    )
+    generator_state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(preset.seed)
+        model = LlamaForCausalLM(config)
+    finally:
+        torch.random.set_rng_state(generator_state)
+    model.generation_config = GenerationConfig(
+        bos_token_id=config.bos_token_id, eos_token_id=config.eos_token_id, pad_token_id=config.pad_token_id
+    )
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)

@@ -1,0 +1,31 @@
+"""Configuration of one node process (prefill, decode or colocated worker)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pdsim.engine.config import EngineConfig
+from pdsim.kv_codec import DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES
+from pdsim.models.loading import ModelSpec
+from pdsim.requests import DEFAULT_MAX_TOKENS
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    host: str = "127.0.0.1"
+    port: int = 0  # 0 picks a free port; the node prints the address it bound
+    cpus: tuple[int, ...] | None = None  # CPU cores this process may use (CPU devices only)
+    model: ModelSpec = field(default_factory=ModelSpec)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    default_max_tokens: int = DEFAULT_MAX_TOKENS
+    kv_chunk_bytes: int = DEFAULT_CHUNK_BYTES
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port < 65536:
+            raise ValueError(f"port must be in [0, 65535], got {self.port}")
+        if self.cpus is not None and (not self.cpus or min(self.cpus) < 0):
+            raise ValueError(f"cpus must be a non-empty list of core ids, got {self.cpus}")
+        if self.default_max_tokens <= 0:
+            raise ValueError(f"default_max_tokens must be > 0, got {self.default_max_tokens}")
+        if not 0 < self.kv_chunk_bytes <= MAX_CHUNK_BYTES:
+            raise ValueError(f"kv_chunk_bytes must be in (0, {MAX_CHUNK_BYTES}], got {self.kv_chunk_bytes}")

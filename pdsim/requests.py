@@ -1,0 +1,84 @@
+"""What a generation request asks for, and the checks every process applies to it.
+
+Torch-free on purpose: the router validates requests with the same code as the nodes before any model is
+involved, and it must not import torch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+from pdsim.errors import InvalidRequest
+
+DEFAULT_MAX_TOKENS = 16
+
+
+class FinishReason(Enum):
+    STOP = "stop"  # the model produced an end-of-sequence token
+    LENGTH = "length"  # max_tokens or the model's context was reached
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingParams:
+    """Per-request sampling; temperature 0 is greedy."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = 0
+    seed: int | None = None
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    ignore_eos: bool = False
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ModelLimits:
+    """The facts about a model that decide whether a request can run on it."""
+
+    max_context: int
+    vocab_size: int
+
+
+def validate_sampling(params: SamplingParams) -> None:
+    """Raise `InvalidRequest` naming the first bad field."""
+    if not math.isfinite(params.temperature) or params.temperature < 0:
+        raise InvalidRequest(f"temperature must be >= 0, got {params.temperature}")
+    if not math.isfinite(params.top_p) or not 0.0 < params.top_p <= 1.0:
+        raise InvalidRequest(f"top_p must be in (0, 1], got {params.top_p}")
+    if params.top_k < 0:
+        raise InvalidRequest(f"top_k must be >= 0 (0 disables it), got {params.top_k}")
+    if params.max_tokens <= 0:
+        raise InvalidRequest(f"max_tokens must be > 0, got {params.max_tokens}")
+    if params.seed is not None and params.seed < 0:
+        raise InvalidRequest(f"seed must be >= 0, got {params.seed}")
+
+
+def validate_request(prompt_ids: Sequence[int], params: SamplingParams, limits: ModelLimits) -> None:
+    """Check a tokenized request against the model it will run on; raise `InvalidRequest` on the first fault."""
+    if not prompt_ids:
+        raise InvalidRequest("prompt is empty: at least one token is needed")
+    validate_lengths(len(prompt_ids), params, limits)
+    bad = next((t for t in prompt_ids if not 0 <= t < limits.vocab_size), None)
+    if bad is not None:
+        raise InvalidRequest(f"prompt token id {bad} is outside the vocabulary [0, {limits.vocab_size})")
+
+
+def validate_lengths(prompt_len: int, params: SamplingParams, limits: ModelLimits) -> None:
+    """Check the sampling parameters, and that the prompt and max_tokens fit the model's context."""
+    validate_sampling(params)
+    if prompt_len >= limits.max_context:
+        raise InvalidRequest(
+            f"prompt has {prompt_len} tokens; the model's context is {limits.max_context} tokens "
+            "and at least one must be left to generate"
+        )
+    if prompt_len + params.max_tokens > limits.max_context:
+        raise InvalidRequest(
+            f"max_tokens ({params.max_tokens}) plus the prompt ({prompt_len} tokens) exceeds the model's "
+            f"context of {limits.max_context} tokens"
+        )

@@ -1,0 +1,1 @@
+"""The gRPC layer shared by every process: generated stubs, conversions, status mapping, server plumbing."""

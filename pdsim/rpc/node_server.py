@@ -1,0 +1,73 @@
+"""A node's gRPC server: the engine, the Node and health services, and the role's own servicer.
+
+`start()` / `stop()` let tests run several nodes in one process; the CLI wraps them in signal handling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import grpc
+
+from pdsim.engine.build import BuiltEngine, Role, build_engine
+from pdsim.engine.schedulers import LoadSnapshot
+from pdsim.node_config import NodeConfig
+from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
+from pdsim.rpc.node_service import NodeService
+from pdsim.rpc.server import add_health, bind, new_server, set_serving
+
+log = logging.getLogger(__name__)
+
+
+class NodeServer:
+    role: Role
+
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.address = ""
+        self._server: grpc.aio.Server | None = None
+        self._built: BuiltEngine | None = None
+
+    @property
+    def built(self) -> BuiltEngine:
+        assert self._built is not None, "start() first"
+        return self._built
+
+    async def start(self) -> str:
+        self._built = await asyncio.to_thread(build_engine, self.role, self.config.model, self.config.engine)
+        server = new_server()
+        health = add_health(server)
+        node = NodeService(
+            self.role.value, self.built.info, self.config.default_max_tokens, self.load, lambda: self.built.engine.steps
+        )
+        pb_grpc.add_NodeServicer_to_server(node, server)
+        self._add_services(server)
+        self.address = bind(server, self.config.host, self.config.port)
+        self.built.engine.start()
+        await server.start()
+        self._server = server
+        await self._on_started()
+        await set_serving(health, True)
+        log.info("%s node serving on %s (model %s)", self.role.value, self.address, self.built.info.name)
+        return self.address
+
+    async def stop(self, grace: float = 1.0) -> None:
+        await self._on_stopping()
+        if self._server is not None:
+            await self._server.stop(grace)
+        if self._built is not None:
+            await asyncio.to_thread(self._built.engine.stop)
+
+    def load(self) -> LoadSnapshot:
+        return self.built.engine.load()
+
+    # ---------------------------------------------------------------- role hooks
+    def _add_services(self, server: grpc.aio.Server) -> None:
+        raise NotImplementedError
+
+    async def _on_started(self) -> None:
+        """Start background tasks once serving."""
+
+    async def _on_stopping(self) -> None:
+        """Stop background tasks and close outgoing channels."""

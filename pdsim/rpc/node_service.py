@@ -1,0 +1,115 @@
+"""What every node serves beside its role: GetInfo and GetLoad, and the bridge from engine events to asyncio."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+
+import grpc
+
+from pdsim.engine.engine import Engine
+from pdsim.engine.request import EngineEvent, Failure, Request, TokenOutput
+from pdsim.engine.schedulers import LoadSnapshot
+from pdsim.models.loading import ModelInfo
+from pdsim.requests import validate_request
+from pdsim.rpc import pdsim_pb2 as pb
+from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
+from pdsim.rpc.convert import finish_to_pb, sampling_from_pb
+from pdsim.rpc.status import abort
+
+
+class EventStream:
+    """Engine events for one request, delivered on the event loop that created the stream."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue[EngineEvent] = asyncio.Queue()
+
+    def emit(self, event: EngineEvent) -> None:  # called on the engine thread
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, event)
+
+    async def next(self) -> EngineEvent:
+        return await self._queue.get()
+
+
+def deadline_of(context: grpc.aio.ServicerContext) -> float | None:  # type: ignore[type-arg]
+    remaining = context.time_remaining()
+    return None if remaining is None else time.monotonic() + remaining
+
+
+def request_from_pb(
+    msg: pb.NodeRequest,
+    info: ModelInfo,
+    default_max_tokens: int,
+    events: EventStream,
+    context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
+) -> Request:
+    """A validated engine request (raises `InvalidRequest` naming the bad field)."""
+    params = sampling_from_pb(msg.sampling, default_max_tokens)
+    prompt = list(msg.prompt_token_ids)
+    validate_request(prompt, params, info.limits)
+    return Request(
+        request_id=msg.request_id or secrets.token_hex(8),
+        params=params,
+        seed=params.seed if params.seed is not None else secrets.randbits(63),
+        emit=events.emit,
+        prompt_ids=prompt,
+        deadline=deadline_of(context),
+    )
+
+
+class NodeService(pb_grpc.NodeServicer):
+    def __init__(
+        self, role: str, info: ModelInfo, default_max_tokens: int, load: Callable[[], LoadSnapshot],
+        steps: Callable[[], int],
+    ) -> None:  # fmt: skip
+        self._info = pb.NodeInfo(
+            role=role,
+            model_name=info.name,
+            model_path=str(info.path),
+            model_fingerprint=info.fingerprint,
+            max_context=info.limits.max_context,
+            eos_token_ids=sorted(info.eos_token_ids),
+            vocab_size=info.limits.vocab_size,
+            default_max_tokens=default_max_tokens,
+        )
+        self._load = load
+        self._steps = steps
+
+    async def GetInfo(self, request: pb.InfoRequest, context: grpc.aio.ServicerContext) -> pb.NodeInfo:  # type: ignore[type-arg]
+        return self._info
+
+    async def GetLoad(self, request: pb.LoadRequest, context: grpc.aio.ServicerContext) -> pb.LoadReport:  # type: ignore[type-arg]
+        load = self._load()
+        return pb.LoadReport(
+            waiting=load.waiting,
+            running=load.running,
+            kv_bytes_held=load.kv_bytes_held,
+            kv_bytes_capacity=load.kv_bytes_capacity,
+            kv_staged=load.kv_staged,
+            steps=self._steps(),
+        )
+
+
+async def stream_tokens(
+    events: EventStream,
+    engine: Engine,
+    request_id: str,
+    context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
+) -> AsyncIterator[pb.TokenChunk]:
+    """Relay a request's tokens; if the stream ends early (the client went away), the engine forgets it."""
+    finished = False
+    try:
+        while not finished:
+            event = await events.next()
+            if isinstance(event, Failure):
+                finished = True  # the engine already dropped it
+                await abort(context, event.error)
+            assert isinstance(event, TokenOutput), event
+            finished = event.finish_reason is not None
+            yield pb.TokenChunk(token_ids=[event.token], finish_reason=finish_to_pb(event.finish_reason))
+    finally:
+        if not finished:
+            engine.abort(request_id)

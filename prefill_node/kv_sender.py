@@ -1,0 +1,75 @@
+"""Push a request's KV from this node's KV store to a decode node, layer by layer, over PushKv."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import grpc
+import torch
+
+from pdsim.engine.kv_store import SlotKvStore
+from pdsim.errors import ResourceExhausted, Unavailable
+from pdsim.kv_codec import KvHeader, encode_layer, make_header
+from pdsim.rpc import pdsim_pb2 as pb
+from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
+from pdsim.rpc.convert import kv_chunk_to_pb, kv_header_to_pb
+from pdsim.rpc.server import insecure_channel
+from pdsim.rpc.status import error_from_rpc
+
+# Refusals that mean "try the next decode node"; anything else fails the request.
+_TRY_NEXT = {grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE}
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    destination: str
+    bytes: int
+    seconds: float
+
+
+class KvSender:
+    def __init__(self, store: SlotKvStore, model_fingerprint: str, chunk_bytes: int) -> None:
+        self._store = store
+        self._fingerprint = model_fingerprint
+        self._chunk_bytes = chunk_bytes
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    async def push(
+        self, request_id: str, slot: int, num_tokens: int, destinations: Sequence[str], timeout: float | None
+    ) -> Delivery:
+        """Send to the first destination that accepts; raise if none does."""
+        header = make_header(request_id, self._fingerprint, self._store.layout, num_tokens, self._chunk_bytes)
+        refusals: list[grpc.aio.AioRpcError] = []
+        for destination in destinations:
+            stub = pb_grpc.DecodeStub(self._channel(destination))
+            started = time.perf_counter()
+            try:
+                await stub.PushKv(self._messages(header, slot), timeout=timeout)
+            except grpc.aio.AioRpcError as error:
+                if error.code() not in _TRY_NEXT:
+                    raise error_from_rpc(error, f"decode node {destination} refused the KV") from error
+                refusals.append(error)
+                continue
+            return Delivery(destination, header.total_bytes, time.perf_counter() - started)
+        reasons = "; ".join(f"{d}: {e.code().name} {e.details()}" for d, e in zip(destinations, refusals))
+        full = any(e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED for e in refusals)
+        raise (ResourceExhausted if full else Unavailable)(f"no decode node took the KV ({reasons})")
+
+    def _messages(self, header: KvHeader, slot: int) -> Iterator[pb.KvMessage]:
+        yield kv_header_to_pb(header)
+        for layer in range(header.num_layers):
+            payload = self._store.read_layer(slot, layer, header.num_tokens).view(torch.uint8).reshape(-1)
+            for chunk in encode_layer(header, layer, memoryview(payload.cpu().numpy())):
+                yield kv_chunk_to_pb(chunk)
+
+    def _channel(self, destination: str) -> grpc.aio.Channel:
+        if destination not in self._channels:
+            self._channels[destination] = insecure_channel(destination)
+        return self._channels[destination]
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()

@@ -1,0 +1,77 @@
+"""The prefill node: batches prompts, streams each first token back, pushes the KV to a decode node."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+
+from pdsim.engine.build import Role
+from pdsim.engine.request import Failure, PrefillOutput
+from pdsim.errors import InvalidRequest, PdsimError
+from pdsim.rpc import pdsim_pb2 as pb
+from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
+from pdsim.rpc.convert import finish_to_pb
+from pdsim.rpc.node_server import NodeServer
+from pdsim.rpc.node_service import EventStream, request_from_pb
+from pdsim.rpc.status import abort
+from prefill_node.kv_sender import KvSender
+
+
+class PrefillService(pb_grpc.PrefillServicer):
+    def __init__(self, node: PrefillNodeServer) -> None:
+        self._node = node
+
+    async def Prefill(
+        self, request: pb.PrefillRequest, context: grpc.aio.ServicerContext  # type: ignore[type-arg]
+    ) -> AsyncIterator[pb.PrefillEvent]:
+        node = self._node
+        built = node.built
+        events = EventStream()
+        try:
+            if not request.kv_destinations:
+                raise InvalidRequest("kv_destinations is empty: name at least one decode node")
+            engine_request = request_from_pb(request.request, built.info, node.config.default_max_tokens, events, context)
+            built.engine.submit(engine_request)
+        except PdsimError as error:
+            await abort(context, error)
+        request_id = engine_request.request_id
+        try:
+            event = await events.next()
+            if isinstance(event, Failure):
+                await abort(context, event.error)
+            assert isinstance(event, PrefillOutput), event
+            first = pb.FirstToken(token_id=event.first_token, finish_reason=finish_to_pb(event.finish_reason))
+            yield pb.PrefillEvent(first_token=first)
+            if event.finish_reason is not None:
+                return
+            try:
+                delivery = await node.sender.push(
+                    request_id, event.slot, event.num_tokens, list(request.kv_destinations), context.time_remaining()
+                )
+            except PdsimError as error:
+                await abort(context, error)
+            delivered = pb.KvDelivered(
+                destination=delivery.destination, bytes=delivery.bytes, transfer_seconds=delivery.seconds
+            )
+            yield pb.PrefillEvent(kv_delivered=delivered)
+        finally:
+            built.engine.abort(request_id)  # frees the KV slot, whether pushed, failed or abandoned
+
+
+class PrefillNodeServer(NodeServer):
+    role = Role.PREFILL
+    _sender: KvSender | None = None
+
+    @property
+    def sender(self) -> KvSender:
+        if self._sender is None:
+            self._sender = KvSender(self.built.store, self.built.info.fingerprint, self.config.kv_chunk_bytes)
+        return self._sender
+
+    def _add_services(self, server: grpc.aio.Server) -> None:
+        pb_grpc.add_PrefillServicer_to_server(PrefillService(self), server)
+
+    async def _on_stopping(self) -> None:
+        if self._sender is not None:
+            await self._sender.close()

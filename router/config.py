@@ -1,0 +1,44 @@
+"""Router configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Mode(Enum):
+    COLOCATED = "colocated"  # every worker runs both phases
+    DISAGGREGATED = "disaggregated"  # prefill nodes hand KV to decode nodes
+
+
+class Policy(Enum):
+    ROUND_ROBIN = "round-robin"
+    LEAST_LOADED = "least-loaded"
+
+
+@dataclass(frozen=True, slots=True)
+class RouterConfig:
+    mode: Mode
+    workers: tuple[str, ...] = ()  # colocated
+    prefill: tuple[str, ...] = ()  # disaggregated
+    decode: tuple[str, ...] = ()  # disaggregated
+    policy: Policy = Policy.LEAST_LOADED
+    host: str = "127.0.0.1"
+    port: int = 0
+    tokenizer: str | None = None  # directory with tokenizer.json; default: the model path the nodes report
+    connect_timeout: float = 60.0  # how long to wait for every node at start-up
+    load_poll_seconds: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.mode is Mode.COLOCATED and (not self.workers or self.prefill or self.decode):
+            raise ValueError("colocated mode needs --workers and no --prefill/--decode")
+        if self.mode is Mode.DISAGGREGATED and (not self.prefill or not self.decode or self.workers):
+            raise ValueError("disaggregated mode needs --prefill and --decode and no --workers")
+        if not 0 <= self.port < 65536:
+            raise ValueError(f"port must be in [0, 65535], got {self.port}")
+        if self.load_poll_seconds <= 0:
+            raise ValueError(f"load_poll_seconds must be > 0, got {self.load_poll_seconds}")
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return self.workers + self.prefill + self.decode

@@ -1,0 +1,66 @@
+"""The router process: connect to the nodes, check they serve one model, then serve Generate."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import grpc
+
+from pdsim.requests import ModelLimits
+from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
+from pdsim.rpc.server import add_health, bind, new_server, set_serving
+from router.config import Mode, RouterConfig
+from router.detokenizer import RouterTokenizer
+from router.modes import ColocatedMode, DisaggregatedMode
+from router.nodes import NodePool
+from router.policies import make_policy
+from router.service import RouterService
+
+log = logging.getLogger(__name__)
+
+
+class RouterServer:
+    def __init__(self, config: RouterConfig) -> None:
+        self.config = config
+        self.address = ""
+        self.pool = NodePool(config.nodes)
+        self._server: grpc.aio.Server | None = None
+
+    async def start(self) -> str:
+        config = self.config
+        infos = await self.pool.fetch_info(config.connect_timeout)
+        fingerprints = {info.model_fingerprint for info in infos.values()}
+        if len(fingerprints) != 1:
+            found = ", ".join(f"{a}={i.model_fingerprint} ({i.model_name})" for a, i in infos.items())
+            raise ValueError(f"nodes serve different models: {found}")
+        expected_roles = {a: "colocated" for a in config.workers}
+        expected_roles |= {a: "prefill" for a in config.prefill} | {a: "decode" for a in config.decode}
+        for address, role in expected_roles.items():
+            if infos[address].role != role:
+                raise ValueError(f"{address} is a {infos[address].role} node, expected {role}")
+        info = next(iter(infos.values()))
+        tokenizer = RouterTokenizer(Path(config.tokenizer or info.model_path))
+        policy = make_policy(config.policy)
+        nodes = self.pool.nodes
+        mode = (
+            ColocatedMode([nodes[a] for a in config.workers], policy)
+            if config.mode is Mode.COLOCATED
+            else DisaggregatedMode([nodes[a] for a in config.prefill], [nodes[a] for a in config.decode], policy)
+        )
+        limits = ModelLimits(info.max_context, info.vocab_size)
+        server = new_server()
+        health = add_health(server)
+        pb_grpc.add_RouterServicer_to_server(RouterService(mode, tokenizer, limits, info.default_max_tokens), server)
+        self.address = bind(server, config.host, config.port)
+        await server.start()
+        self._server = server
+        self.pool.start_polling(config.load_poll_seconds)
+        await set_serving(health, True)
+        log.info("router (%s, %s) serving on %s", config.mode.value, config.policy.value, self.address)
+        return self.address
+
+    async def stop(self, grace: float = 1.0) -> None:
+        if self._server is not None:
+            await self._server.stop(grace)
+        await self.pool.close()

@@ -1,0 +1,85 @@
+"""Start whole clusters inside the test process: every node and the router on one event loop."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+from decode_node.colocated import ColocatedNodeServer
+from decode_node.service import DecodeNodeServer
+from pdsim.engine.config import EngineConfig
+from pdsim.models.loading import ModelSpec
+from pdsim.node_config import NodeConfig
+from pdsim.rpc.node_server import NodeServer
+from prefill_node.service import PrefillNodeServer
+from router.config import Mode, Policy, RouterConfig
+from router.server import RouterServer
+
+
+@dataclass
+class Cluster:
+    router: RouterServer
+    workers: list[ColocatedNodeServer] = field(default_factory=list)
+    prefill: list[PrefillNodeServer] = field(default_factory=list)
+    decode: list[DecodeNodeServer] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        return self.router.address
+
+    @property
+    def nodes(self) -> list[NodeServer]:
+        return [*self.workers, *self.prefill, *self.decode]
+
+
+def node_config(model: str = "tiny", **engine: object) -> NodeConfig:
+    return NodeConfig(model=ModelSpec(model=model), engine=dataclasses.replace(EngineConfig(), **engine))
+
+
+@contextlib.asynccontextmanager
+async def cluster(
+    mode: Mode,
+    workers: int = 2,
+    prefill: int = 1,
+    decode: int = 1,
+    config: NodeConfig | None = None,
+    decode_configs: Sequence[NodeConfig] = (),
+    policy: Policy = Policy.ROUND_ROBIN,
+) -> AsyncIterator[Cluster]:
+    config = config or node_config()
+    nodes: list[NodeServer] = []
+    router: RouterServer | None = None
+    try:
+        if mode is Mode.COLOCATED:
+            nodes += [ColocatedNodeServer(config) for _ in range(workers)]
+        else:
+            nodes += [PrefillNodeServer(config) for _ in range(prefill)]
+            nodes += [DecodeNodeServer(c) for c in (decode_configs or [config] * decode)]
+        for node in nodes:
+            await node.start()
+        addresses = tuple(n.address for n in nodes)
+        by_role = {r: tuple(n.address for n in nodes if n.role.value == r) for r in ("colocated", "prefill", "decode")}
+        router = RouterServer(
+            RouterConfig(
+                mode=mode,
+                workers=by_role["colocated"],
+                prefill=by_role["prefill"],
+                decode=by_role["decode"],
+                policy=policy,
+            )
+        )
+        assert set(addresses) == set(router.config.nodes)
+        await router.start()
+        yield Cluster(
+            router,
+            workers=[n for n in nodes if isinstance(n, ColocatedNodeServer)],
+            prefill=[n for n in nodes if isinstance(n, PrefillNodeServer)],
+            decode=[n for n in nodes if isinstance(n, DecodeNodeServer)],
+        )
+    finally:
+        if router is not None:
+            await router.stop(0)
+        for node in nodes:
+            await node.stop(0)
