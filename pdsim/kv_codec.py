@@ -12,7 +12,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from pdsim.engine.kv_layout import KvLayout, dtype_from_name
+from pdsim.kv_layout import KvLayout
 from pdsim.errors import DataLoss, FailedPrecondition, InvalidRequest
 
 MAX_CHUNK_BYTES = 4 * 1024 * 1024
@@ -109,7 +109,6 @@ def check_header(header: KvHeader, model_fingerprint: str, layout: KvLayout, max
         raise InvalidRequest(f"num_chunks is {header.num_chunks}; {expected} chunks carry this KV")
     if not header.request_id:
         raise InvalidRequest("KV header has an empty request_id")
-    dtype_from_name(header.dtype)
 
 
 class KvAssembler:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from pdsim.engine.config import EngineConfig
 from pdsim.kv_codec import DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES
-from pdsim.models.loading import ModelSpec
+from pdsim.models.spec import ModelSpec
 from pdsim.requests import DEFAULT_MAX_TOKENS
 
 

@@ -24,11 +24,17 @@ class RouterServer:
     def __init__(self, config: RouterConfig) -> None:
         self.config = config
         self.address = ""
-        self.pool = NodePool(config.nodes)
+        self._pool: NodePool | None = None  # channels belong to the event loop that start() runs on
         self._server: grpc.aio.Server | None = None
+
+    @property
+    def pool(self) -> NodePool:
+        assert self._pool is not None, "start() first"
+        return self._pool
 
     async def start(self) -> str:
         config = self.config
+        self._pool = NodePool(config.nodes)
         infos = await self.pool.fetch_info(config.connect_timeout)
         fingerprints = {info.model_fingerprint for info in infos.values()}
         if len(fingerprints) != 1:
@@ -63,4 +69,5 @@ class RouterServer:
     async def stop(self, grace: float = 1.0) -> None:
         if self._server is not None:
             await self._server.stop(grace)
-        await self.pool.close()
+        if self._pool is not None:
+            await self._pool.close()

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from decode_node.colocated import ColocatedNodeServer
 from decode_node.service import DecodeNodeServer
 from pdsim.engine.config import EngineConfig
-from pdsim.models.loading import ModelSpec
+from pdsim.models.spec import ModelSpec
 from pdsim.node_config import NodeConfig
 from pdsim.rpc.node_server import NodeServer
 from prefill_node.service import PrefillNodeServer

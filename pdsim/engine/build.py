@@ -13,7 +13,8 @@ from pdsim.engine.engine import Engine
 from pdsim.engine.kv_store import SlotKvStore
 from pdsim.engine.model_runner import HfModelRunner
 from pdsim.engine.schedulers import ColocatedScheduler, DecodeScheduler, PrefillScheduler, Scheduler
-from pdsim.models.loading import ModelInfo, ModelSpec, load_model
+from pdsim.models.loading import ModelInfo, load_model
+from pdsim.models.spec import ModelSpec
 
 
 class Role(Enum):

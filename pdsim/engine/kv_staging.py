@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 import torch
 
-from pdsim.engine.kv_layout import KvLayout, dtype_from_name
+from pdsim.engine.dtypes import torch_dtype
+from pdsim.kv_layout import KvLayout
 from pdsim.errors import InvalidRequest, NotFound, ResourceExhausted
 
 
@@ -33,7 +34,7 @@ class StagedEntry:
     def tensor(self) -> torch.Tensor:
         layout = self.layout
         shape = (layout.num_layers, 2, layout.num_kv_heads, self.num_tokens, layout.head_dim)
-        return torch.frombuffer(self.buffer, dtype=torch.uint8).view(dtype_from_name(layout.dtype)).view(shape)
+        return torch.frombuffer(self.buffer, dtype=torch.uint8).view(torch_dtype(layout.dtype)).view(shape)
 
     def release(self) -> None:
         self._staging.release(self)

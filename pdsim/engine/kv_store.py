@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from pdsim.engine.kv_layout import KvLayout, dtype_from_name
+from pdsim.engine.dtypes import torch_dtype
+from pdsim.kv_layout import KvLayout
 
 
 class SlotKvStore:
@@ -19,7 +20,7 @@ class SlotKvStore:
         self.layout = layout
         self.num_slots = num_slots
         self.max_tokens = max_tokens
-        dtype = dtype_from_name(layout.dtype)
+        dtype = torch_dtype(layout.dtype)
         shape = (num_slots, layout.num_kv_heads, max_tokens, layout.head_dim)
         self.keys = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(layout.num_layers)]
         self.values = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(layout.num_layers)]

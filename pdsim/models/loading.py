@@ -13,29 +13,14 @@ from typing import Any
 
 import torch
 
-from pdsim.engine.kv_layout import KvLayout, dtype_from_name, dtype_name
+from pdsim.engine.dtypes import dtype_name, torch_dtype
+from pdsim.kv_layout import KvLayout
+from pdsim.models.spec import ModelSpec
 from pdsim.models.presets import ensure_preset, is_preset
 from pdsim.requests import ModelLimits
 
 # Config keys that describe how a model was saved or loaded, not what it computes.
 _VOLATILE_CONFIG_KEYS = {"transformers_version", "dtype", "torch_dtype", "use_cache", "output_attentions"}
-
-
-@dataclass(frozen=True, slots=True)
-class ModelSpec:
-    """Which model, where and in what precision. `model` is a preset name or a local checkpoint path."""
-
-    model: str = "tiny"
-    device: str = "cpu"
-    dtype: str = "float32"
-    max_context: int | None = None  # lower the model's own context (saves KV memory)
-
-    def __post_init__(self) -> None:
-        dtype_from_name(self.dtype)
-        if not (self.device == "cpu" or self.device == "mps" or self.device.startswith("cuda")):
-            raise ValueError(f"device must be cpu, cuda[:N] or mps, got {self.device!r}")
-        if self.max_context is not None and self.max_context < 2:
-            raise ValueError(f"max_context must be >= 2, got {self.max_context}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,12 +54,14 @@ def model_fingerprint(config: dict[str, Any], dtype: torch.dtype) -> str:
 def load_model(spec: ModelSpec) -> tuple[torch.nn.Module, ModelInfo]:
     """Load the model with pdsim's attention (see `pdsim.engine.attention`) and describe it."""
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
     from pdsim.engine.attention import ATTENTION_NAME, register_attention
 
     register_attention()
+    hf_logging.disable_progress_bar()
     path = resolve_model_path(spec.model)
-    dtype = dtype_from_name(spec.dtype)
+    dtype = torch_dtype(spec.dtype)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation=ATTENTION_NAME)
     model.to(spec.device).eval()
     return model, describe_model(model, path, dtype, spec.max_context)

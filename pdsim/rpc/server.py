@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -13,13 +12,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 log = logging.getLogger(__name__)
 
 # KV chunks are up to 4 MiB of payload plus framing: leave room above gRPC's 4 MiB default on both sides.
+# Every process prints "<READY_PREFIX> <role> <address>" on stdout once it serves; the launcher reads it.
+READY_PREFIX = "pdsim-ready"
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 GRPC_OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.so_reuseport", 0),
 ]
-STOP_GRACE_SECONDS = 2.0
 
 
 def new_server() -> grpc.aio.Server:
@@ -66,17 +66,11 @@ async def wait_healthy(address: str, timeout: float) -> None:
             await asyncio.sleep(0.1)
 
 
-async def serve_until_signalled(
-    server: grpc.aio.Server, on_ready: Callable[[], Awaitable[None]], on_stop: Callable[[], Awaitable[None]]
-) -> None:
-    """Start `server`, run `on_ready`, then wait for SIGINT/SIGTERM and stop gracefully."""
+async def wait_for_signal() -> None:
+    """Return on the first SIGINT or SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await server.start()
-    await on_ready()
     await stop.wait()
     log.info("stopping")
-    await on_stop()
-    await server.stop(STOP_GRACE_SECONDS)

@@ -1,26 +1,19 @@
-"""The shape of a model's KV cache, and the names dtypes go by on the wire and on the command line."""
+"""The shape of a model's KV cache, and the dtype names used on the wire and on the command line.
+
+Torch-free: the codec and the router's imports must not pull torch in.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
-_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
 
 
-def dtype_from_name(name: str) -> torch.dtype:
-    try:
-        return _DTYPES[name]
-    except KeyError:
-        raise ValueError(f"dtype must be one of {', '.join(_DTYPES)}, got {name!r}") from None
-
-
-def dtype_name(dtype: torch.dtype) -> str:
-    for name, value in _DTYPES.items():
-        if value == dtype:
-            return name
-    raise ValueError(f"unsupported dtype {dtype}")
+def check_dtype_name(name: str) -> str:
+    if name not in DTYPE_BYTES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPE_BYTES)}, got {name!r}")
+    return name
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +25,7 @@ class KvLayout:
 
     @property
     def element_bytes(self) -> int:
-        return dtype_from_name(self.dtype).itemsize
+        return DTYPE_BYTES[self.dtype]
 
     @property
     def bytes_per_token(self) -> int:

@@ -1,0 +1,43 @@
+# pdsim: every target sets up what it needs (a virtual environment in .venv) by itself.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: venv test test-all lint proto check-proto up-colocated up-disaggregated clean
+
+venv: $(STAMP)
+
+# torch first and pinned: 2.13.0 is the CPU wheel on a CPU box, and the range in pyproject.toml then keeps it.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "torch==2.13.0"
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# Also the long tests (marked slow).
+test-all: $(STAMP)
+	$(PY) -m pytest -q -m "" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy pdsim prefill_node decode_node router tests benchmarks
+
+# Regenerate the protobuf stubs after editing proto/ (tests fail while they are stale).
+proto: $(STAMP)
+	$(PY) -m grpc_tools.protoc -Iproto --python_out=. --pyi_out=. --grpc_python_out=. proto/pdsim/rpc/pdsim.proto
+
+up-colocated: $(STAMP)
+	$(VENV)/bin/pdsim up --mode colocated --workers 2
+
+up-disaggregated: $(STAMP)
+	$(VENV)/bin/pdsim up --mode disaggregated --prefill 1 --decode 1
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

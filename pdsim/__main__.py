@@ -1,0 +1,5 @@
+import sys
+
+from pdsim.cli import main
+
+sys.exit(main())

@@ -1,0 +1,163 @@
+"""`pdsim`: the command line. Each subcommand parses its flags into a frozen config and hands it on.
+
+Defaults come from the config dataclasses, so the CLI and the code cannot disagree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from pdsim.engine.config import EngineConfig, SchedulePolicy
+from pdsim.kv_codec import DEFAULT_CHUNK_BYTES
+from pdsim.models.spec import ModelSpec
+from pdsim.node_config import NodeConfig
+
+_ENGINE = EngineConfig()
+_MODEL = ModelSpec()
+_NODE = NodeConfig()
+
+
+def _address_list(text: str) -> tuple[str, ...]:
+    addresses = tuple(a.strip() for a in text.split(",") if a.strip())
+    for address in addresses:
+        host, sep, port = address.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise argparse.ArgumentTypeError(f"address {address!r} is not HOST:PORT")
+    return addresses
+
+
+def _cpu_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(c) for c in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--cpus takes core ids like 0,1; got {text!r}") from None
+
+
+def add_model_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument("--model", default=_MODEL.model, help="preset name (tiny, small) or a local checkpoint path")
+    group.add_argument("--device", default=_MODEL.device, help="cpu, cuda[:N] or mps")
+    group.add_argument("--dtype", default=_MODEL.dtype, choices=["float32", "float16", "bfloat16"])
+    group.add_argument("--max-context", type=int, default=None, help="cap the model's context (saves KV memory)")
+
+
+def add_engine_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("engine")
+    group.add_argument("--max-batch", type=int, default=_ENGINE.max_batch, help="KV slots = largest batch")
+    group.add_argument("--prefill-token-budget", type=int, default=_ENGINE.prefill_token_budget)
+    group.add_argument(
+        "--policy", default=_ENGINE.policy.value, choices=[p.value for p in SchedulePolicy], help="colocated only"
+    )
+    group.add_argument("--max-waiting", type=int, default=_ENGINE.max_waiting)
+    group.add_argument("--kv-lease", type=float, default=_ENGINE.kv_lease_seconds, help="decode: seconds")
+    group.add_argument("--staging-tokens", type=int, default=None, help="decode: KV tokens awaiting a Decode")
+    group.add_argument("--default-max-tokens", type=int, default=_NODE.default_max_tokens)
+    group.add_argument("--kv-chunk-bytes", type=int, default=DEFAULT_CHUNK_BYTES, help="prefill: KV chunk size")
+
+
+def node_config_from(args: argparse.Namespace) -> NodeConfig:
+    return NodeConfig(
+        host=args.host,
+        port=args.port,
+        cpus=args.cpus,
+        model=ModelSpec(args.model, args.device, args.dtype, args.max_context),
+        engine=EngineConfig(
+            max_batch=args.max_batch,
+            prefill_token_budget=args.prefill_token_budget,
+            policy=SchedulePolicy(args.policy),
+            max_waiting=args.max_waiting,
+            kv_lease_seconds=args.kv_lease,
+            staging_tokens=args.staging_tokens,
+        ),
+        default_max_tokens=args.default_max_tokens,
+        kv_chunk_bytes=args.kv_chunk_bytes,
+    )
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pdsim", description=__doc__)
+    parser.add_argument("--log-level", default="INFO")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    for role, text in (
+        ("prefill", "run a prefill node"),
+        ("decode", "run a decode node"),
+        ("worker", "run a colocated worker (prefill and decode)"),
+    ):
+        node = sub.add_parser(role, help=text)
+        node.add_argument("--host", default=_NODE.host)
+        node.add_argument("--port", type=int, default=_NODE.port, help="0 picks a free port")
+        node.add_argument("--cpus", type=_cpu_list, default=None, help="cores for this node, e.g. 0 or 2,3")
+        add_model_args(node)
+        add_engine_args(node)
+
+    router = sub.add_parser("router", help="run the router in front of running nodes")
+    router.add_argument("--host", default="127.0.0.1")
+    router.add_argument("--port", type=int, default=50051)
+    router.add_argument("--workers", type=_address_list, default=(), help="colocated workers HOST:PORT,...")
+    router.add_argument("--prefill", type=_address_list, default=(), help="prefill nodes HOST:PORT,...")
+    router.add_argument("--decode", type=_address_list, default=(), help="decode nodes HOST:PORT,...")
+    router.add_argument("--policy", default="least-loaded", choices=["round-robin", "least-loaded"])
+    router.add_argument("--tokenizer", default=None, help="directory with tokenizer.json (default: the model's)")
+
+    up = sub.add_parser("up", help="start a whole cluster on this machine")
+    up.add_argument("--mode", required=True, choices=["colocated", "disaggregated"])
+    up.add_argument("--workers", type=int, default=2, help="colocated workers")
+    up.add_argument("--prefill", type=int, default=1, help="prefill nodes")
+    up.add_argument("--decode", type=int, default=1, help="decode nodes")
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--port", type=int, default=50051, help="the router's port")
+    up.add_argument("--routing", default="least-loaded", choices=["round-robin", "least-loaded"])
+    up.add_argument("--startup-timeout", type=float, default=180.0)
+    add_model_args(up)
+    add_engine_args(up)
+
+    gen = sub.add_parser("generate", help="stream one completion from a router")
+    gen.add_argument("prompt", help="text, or comma-separated token ids with --token-ids")
+    gen.add_argument("--router", default="127.0.0.1:50051")
+    gen.add_argument("--token-ids", action="store_true", help="the prompt is token ids, e.g. 1,2,3")
+    gen.add_argument("--max-tokens", type=int, default=None)
+    gen.add_argument("--temperature", type=float, default=0.0)
+    gen.add_argument("--top-p", type=float, default=None)
+    gen.add_argument("--top-k", type=int, default=0)
+    gen.add_argument("--seed", type=int, default=None)
+    gen.add_argument("--ignore-eos", action="store_true")
+    gen.add_argument("--timeout", type=float, default=None, help="deadline in seconds")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is ever downloaded
+    args = _build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"
+    )
+    try:
+        return _dispatch(args)
+    except (ValueError, ConnectionError, TimeoutError) as error:
+        print(f"pdsim {args.command}: {error}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command in ("prefill", "decode", "worker"):
+        from pdsim.node_main import run_node
+
+        return run_node(args.command, node_config_from(args))
+    if args.command == "router":
+        from router.main import run_router, router_config_from
+
+        return run_router(router_config_from(args))
+    if args.command == "up":
+        from pdsim.launcher import ClusterSpec, run_cluster
+
+        return run_cluster(ClusterSpec.from_args(args))
+    if args.command == "generate":
+        from pdsim.generate_client import run_generate
+
+        return run_generate(args)
+    raise AssertionError(args.command)

@@ -1,0 +1,231 @@
+"""`pdsim up`: start a whole cluster on this machine and stop every process it started.
+
+Each node is its own process on its own cores (CPU) or device; the router starts once every node reports
+healthy. Children run in their own session (so a terminal's Ctrl-C reaches only the launcher, which stops
+them in order) and get SIGTERM if the launcher dies. Ctrl-C or SIGTERM stops everything within seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ctypes
+import dataclasses
+import logging
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import IO
+
+from pdsim.models.presets import ensure_preset, is_preset
+from pdsim.node_config import NodeConfig
+from pdsim.rpc.server import READY_PREFIX, wait_healthy
+
+log = logging.getLogger(__name__)
+
+_STOP_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSpec:
+    mode: str
+    workers: int
+    prefill: int
+    decode: int
+    node: NodeConfig
+    host: str = "127.0.0.1"
+    router_port: int = 50051
+    routing: str = "least-loaded"
+    startup_timeout: float = 180.0
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("colocated", "disaggregated"):
+            raise ValueError(f"mode must be colocated or disaggregated, got {self.mode!r}")
+        counts = (self.workers,) if self.mode == "colocated" else (self.prefill, self.decode)
+        if min(counts) < 1:
+            raise ValueError(f"every pool needs at least one node, got {counts}")
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> ClusterSpec:
+        from pdsim.cli import node_config_from
+
+        args.cpus = None
+        node = dataclasses.replace(node_config_from(args), host=args.host, port=0)
+        return cls(
+            args.mode, args.workers, args.prefill, args.decode, node, args.host, args.port, args.routing,
+            args.startup_timeout,
+        )  # fmt: skip
+
+    def roles(self) -> list[str]:
+        if self.mode == "colocated":
+            return ["worker"] * self.workers
+        return ["prefill"] * self.prefill + ["decode"] * self.decode
+
+
+def node_argv(role: str, config: NodeConfig) -> list[str]:
+    """The command line that starts `config` as a node process (the inverse of `cli.node_config_from`)."""
+    model, engine = config.model, config.engine
+    argv = [role, "--host", config.host, "--port", str(config.port), "--model", model.model]
+    argv += ["--device", model.device, "--dtype", model.dtype, "--max-batch", str(engine.max_batch)]
+    argv += ["--prefill-token-budget", str(engine.prefill_token_budget), "--policy", engine.policy.value]
+    argv += ["--max-waiting", str(engine.max_waiting), "--kv-lease", str(engine.kv_lease_seconds)]
+    argv += ["--default-max-tokens", str(config.default_max_tokens), "--kv-chunk-bytes", str(config.kv_chunk_bytes)]
+    if model.max_context is not None:
+        argv += ["--max-context", str(model.max_context)]
+    if engine.staging_tokens is not None:
+        argv += ["--staging-tokens", str(engine.staging_tokens)]
+    if config.cpus is not None:
+        argv += ["--cpus", ",".join(map(str, config.cpus))]
+    return argv
+
+
+def assign_cores(count: int, available: list[int]) -> list[tuple[int, ...]]:
+    """One core per node while cores last; beyond that nodes share, which the launcher warns about."""
+    return [(available[i % len(available)],) for i in range(count)]
+
+
+def _die_with_parent() -> None:
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[str]
+    address: str = ""
+    cores: tuple[int, ...] | None = None
+
+
+class Launcher:
+    def __init__(self, spec: ClusterSpec) -> None:
+        self.spec = spec
+        self.children: list[Child] = []
+        self._lines: queue.Queue[tuple[str, str]] = queue.Queue()
+        self.stop_requested = threading.Event()
+
+    def spawn(self, name: str, argv: list[str], cores: tuple[int, ...] | None = None) -> Child:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pdsim", *argv],
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        child = Child(name, process, cores=cores)
+        self.children.append(child)
+        assert process.stdout is not None
+        threading.Thread(target=self._pump, args=(name, process.stdout), daemon=True).start()
+        return child
+
+    def _pump(self, name: str, stream: IO[str]) -> None:
+        for line in stream:
+            self._lines.put((name, line.strip()))
+
+    def wait_ready(self, pending: list[Child], timeout: float) -> None:
+        """Collect each child's ready line (its address), failing fast if one exits or stop is asked."""
+        by_name = {c.name: c for c in pending}
+        deadline = time.monotonic() + timeout
+        while any(not c.address for c in pending):
+            if self.stop_requested.is_set():
+                raise InterruptedError("stopped during start-up")
+            for child in pending:
+                if child.process.poll() is not None:
+                    raise RuntimeError(f"{child.name} exited with code {child.process.returncode} during start-up")
+            if time.monotonic() > deadline:
+                late = ", ".join(c.name for c in pending if not c.address)
+                raise TimeoutError(f"{late} did not start within {timeout:.0f} s")
+            try:
+                name, line = self._lines.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if line.startswith(READY_PREFIX) and name in by_name:
+                by_name[name].address = line.split()[-1]
+
+    def stop_all(self) -> None:
+        # The router first, so no new requests reach nodes that are going away.
+        for child in reversed(self.children):
+            if child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + _STOP_SECONDS
+        for child in reversed(self.children):
+            try:
+                child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop in %.0f s; killing it", child.name, _STOP_SECONDS)
+                child.process.kill()
+                child.process.wait()
+
+
+def run_cluster(spec: ClusterSpec) -> int:
+    launcher = Launcher(spec)
+
+    def request_stop(signum: int, frame: object) -> None:
+        launcher.stop_requested.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        if is_preset(spec.node.model.model):
+            ensure_preset(spec.node.model.model)  # once, before the nodes race to create it
+        _start(launcher, spec)
+        _announce(launcher, spec)
+        while not launcher.stop_requested.wait(0.5):
+            dead = [c for c in launcher.children if c.process.poll() is not None]
+            if dead:
+                print(f"pdsim up: {dead[0].name} exited with code {dead[0].process.returncode}", file=sys.stderr)
+                return 1
+        return 0
+    except InterruptedError:
+        return 0
+    except (RuntimeError, TimeoutError) as error:
+        print(f"pdsim up: {error}", file=sys.stderr)
+        return 1
+    finally:
+        launcher.stop_all()
+        print("pdsim up: every process stopped", file=sys.stderr)
+
+
+def _start(launcher: Launcher, spec: ClusterSpec) -> None:
+    roles = spec.roles()
+    on_cpu = spec.node.model.device == "cpu"
+    available = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    cores = assign_cores(len(roles), available) if on_cpu and available else [None] * len(roles)
+    if on_cpu and len(roles) > len(available):
+        log.warning("%d nodes share %d cores: they are not separate devices", len(roles), len(available))
+    nodes = [
+        launcher.spawn(f"{role}-{i}", node_argv(role, dataclasses.replace(spec.node, cpus=core)), core)
+        for i, (role, core) in enumerate(zip(roles, cores, strict=True))
+    ]
+    launcher.wait_ready(nodes, spec.startup_timeout)
+    asyncio.run(_all_healthy([n.address for n in nodes], spec.startup_timeout))
+    pools = {"worker": "--workers", "prefill": "--prefill", "decode": "--decode"}
+    router_argv = ["router", "--host", spec.host, "--port", str(spec.router_port), "--policy", spec.routing]
+    for role, flag in pools.items():
+        addresses = [n.address for n, r in zip(nodes, roles, strict=True) if r == role]
+        if addresses:
+            router_argv += [flag, ",".join(addresses)]
+    router = launcher.spawn("router", router_argv)
+    launcher.wait_ready([router], spec.startup_timeout)
+    asyncio.run(_all_healthy([router.address], spec.startup_timeout))
+
+
+async def _all_healthy(addresses: list[str], timeout: float) -> None:
+    await asyncio.gather(*(wait_healthy(a, timeout) for a in addresses))
+
+
+def _announce(launcher: Launcher, spec: ClusterSpec) -> None:
+    router = launcher.children[-1]
+    lines = [f"router: {router.address}", f"pdsim cluster up ({spec.mode}, model {spec.node.model.model}):"]
+    for child in launcher.children:
+        cores = f"  cores {','.join(map(str, child.cores))}" if child.cores else ""
+        lines.append(f"  {child.name:<10} {child.address:<22} pid {child.process.pid}{cores}")
+    lines.append(f'try:  pdsim generate --router {router.address} --max-tokens 32 "Hello"')
+    lines.append("Ctrl-C stops every process.")
+    print("\n".join(lines), flush=True)

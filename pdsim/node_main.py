@@ -1,0 +1,41 @@
+"""Entry point of one node process: pin cores, serve until SIGINT/SIGTERM, print the bound address."""
+
+from __future__ import annotations
+
+import uvloop
+
+from pdsim.engine.build import pin_cpus
+from pdsim.node_config import NodeConfig
+from pdsim.rpc.node_server import NodeServer
+from pdsim.rpc.server import READY_PREFIX, wait_for_signal
+
+
+def make_node(role: str, config: NodeConfig) -> NodeServer:
+    if role == "prefill":
+        from prefill_node.service import PrefillNodeServer
+
+        return PrefillNodeServer(config)
+    if role == "decode":
+        from decode_node.service import DecodeNodeServer
+
+        return DecodeNodeServer(config)
+    from decode_node.colocated import ColocatedNodeServer
+
+    return ColocatedNodeServer(config)
+
+
+def run_node(role: str, config: NodeConfig) -> int:
+    pin_cpus(config.cpus)
+    node = make_node(role, config)
+
+    async def serve() -> None:
+        address = await node.start()
+        # The launcher reads this line to learn where the node listens.
+        print(f"{READY_PREFIX} {role} {address}", flush=True)
+        try:
+            await wait_for_signal()
+        finally:
+            await node.stop()
+
+    uvloop.run(serve())
+    return 0

@@ -1,0 +1,40 @@
+"""Entry point of the router process."""
+
+from __future__ import annotations
+
+import argparse
+
+import uvloop
+
+from pdsim.rpc.server import READY_PREFIX, wait_for_signal
+from router.config import Mode, Policy, RouterConfig
+from router.server import RouterServer
+
+
+def router_config_from(args: argparse.Namespace) -> RouterConfig:
+    mode = Mode.COLOCATED if args.workers else Mode.DISAGGREGATED
+    return RouterConfig(
+        mode=mode,
+        workers=args.workers,
+        prefill=args.prefill,
+        decode=args.decode,
+        policy=Policy(args.policy),
+        host=args.host,
+        port=args.port,
+        tokenizer=args.tokenizer,
+    )
+
+
+def run_router(config: RouterConfig) -> int:
+    router = RouterServer(config)
+
+    async def serve() -> None:
+        try:
+            address = await router.start()
+            print(f"{READY_PREFIX} router {address}", flush=True)
+            await wait_for_signal()
+        finally:
+            await router.stop()
+
+    uvloop.run(serve())
+    return 0

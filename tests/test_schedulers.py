@@ -1,0 +1,130 @@
+"""Schedulers driven directly with a scripted runner: no model, exact control of every step."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+
+import torch
+
+from pdsim.engine.config import EngineConfig, SchedulePolicy
+from pdsim.engine.kv_store import SlotKvStore
+from pdsim.engine.model_runner import DecodeRow, PrefillRow
+from pdsim.engine.request import EngineEvent, Phase, Request, TokenOutput
+from pdsim.engine.running_batch import RunningBatch
+from pdsim.engine.schedulers import ColocatedScheduler, take_prefill_batch
+from pdsim.kv_layout import KvLayout
+from pdsim.requests import FinishReason, SamplingParams
+
+LAYOUT = KvLayout(num_layers=1, num_kv_heads=1, head_dim=2, dtype="float32")
+EOS = 99
+
+
+class ScriptedRunner:
+    """Token 7 for every row; records what each step was asked to run."""
+
+    def __init__(self, store: SlotKvStore) -> None:
+        self.kv = store
+        self.steps: list[tuple[str, list[int]]] = []
+
+    def prefill(self, rows: Sequence[PrefillRow]) -> list[int]:
+        self.steps.append(("prefill", [r.slot for r in rows]))
+        return [7] * len(rows)
+
+    def decode(self, rows: Sequence[DecodeRow]) -> list[int]:
+        self.steps.append(("decode", [r.position for r in rows]))
+        return [7] * len(rows)
+
+
+def _request(name: str, prompt_len: int, max_tokens: int, events: list[tuple[str, EngineEvent]]) -> Request:
+    return Request(
+        request_id=name,
+        params=SamplingParams(max_tokens=max_tokens),
+        seed=0,
+        emit=lambda e: events.append((name, e)),
+        prompt_ids=[1] * prompt_len,
+    )
+
+
+def _step(scheduler: ColocatedScheduler, runner: ScriptedRunner) -> Phase | None:
+    batch = scheduler.schedule()
+    if batch is None:
+        return None
+    if batch.phase is Phase.PREFILL:
+        tokens = runner.prefill(batch.prefill_rows())
+    else:
+        tokens = runner.decode(batch.decode_rows())
+    scheduler.postprocess(batch, tokens)
+    return batch.phase
+
+
+def _scheduler(policy: SchedulePolicy, slots: int = 4) -> tuple[ColocatedScheduler, ScriptedRunner]:
+    store = SlotKvStore(LAYOUT, slots, 64, "cpu")
+    config = EngineConfig(max_batch=slots, prefill_token_budget=32, policy=policy)
+    return ColocatedScheduler(store, config, frozenset({EOS}), max_context=64), ScriptedRunner(store)
+
+
+def test_prefill_first_runs_a_new_prompt_before_the_next_decode_step() -> None:
+    events: list[tuple[str, EngineEvent]] = []
+    scheduler, runner = _scheduler(SchedulePolicy.PREFILL_FIRST)
+    scheduler.add(_request("a", 5, 10, events))
+    assert [_step(scheduler, runner), _step(scheduler, runner)] == [Phase.PREFILL, Phase.DECODE]
+    scheduler.add(_request("b", 3, 10, events))
+    assert _step(scheduler, runner) is Phase.PREFILL
+    assert runner.steps[-1] == ("prefill", [1])  # b joins the batch in the next slot
+    assert _step(scheduler, runner) is Phase.DECODE
+    assert runner.steps[-1] == ("decode", [6, 3])  # a: 5 prompt + 1 decoded; b: right after its prompt
+
+
+def test_decode_first_holds_new_prompts_until_the_batch_drains() -> None:
+    events: list[tuple[str, EngineEvent]] = []
+    scheduler, runner = _scheduler(SchedulePolicy.DECODE_FIRST)
+    scheduler.add(_request("a", 5, 3, events))
+    _step(scheduler, runner)
+    scheduler.add(_request("b", 3, 2, events))
+    phases = [_step(scheduler, runner) for _ in range(4)]
+    assert phases == [Phase.DECODE, Phase.DECODE, Phase.PREFILL, Phase.DECODE]
+    finished = [name for name, e in events if isinstance(e, TokenOutput) and e.finish_reason]
+    assert finished == ["a", "b"]
+
+
+def test_requests_finish_on_max_tokens_and_eos_and_free_their_slots() -> None:
+    events: list[tuple[str, EngineEvent]] = []
+    scheduler, runner = _scheduler(SchedulePolicy.PREFILL_FIRST)
+    scheduler.add(_request("one", 4, 1, events))  # finishes at its first token
+    scheduler.add(_request("three", 4, 3, events))
+    while _step(scheduler, runner):
+        pass
+    reasons = {name: e.finish_reason for name, e in events if isinstance(e, TokenOutput) and e.finish_reason}
+    assert reasons == {"one": FinishReason.LENGTH, "three": FinishReason.LENGTH}
+    assert len([e for name, e in events if name == "three"]) == 3
+    assert scheduler.load().kv_bytes_held == 0 and scheduler.load().running == 0
+
+
+def test_prefill_batch_respects_the_padded_token_budget() -> None:
+    events: list[tuple[str, EngineEvent]] = []
+
+    def lengths(budget: int, prompts: Sequence[int], free_slots: int = 8) -> list[int]:
+        waiting = deque(_request(str(i), n, 1, events) for i, n in enumerate(prompts))
+        return [r.prompt_len for r in take_prefill_batch(waiting, budget, free_slots)]
+
+    assert lengths(30, [8, 8, 10, 3]) == [8, 8, 10]  # 3 rows padded to 10 = 30 tokens
+    assert lengths(29, [8, 8, 10, 3]) == [8, 8]
+    assert lengths(5, [40, 1]) == [40]  # a prompt over the budget still runs, alone
+    assert lengths(100, [1, 1, 1], free_slots=2) == [1, 1]
+
+
+def test_leaving_the_running_batch_moves_the_last_request_and_its_kv() -> None:
+    store = SlotKvStore(LAYOUT, 3, 8, "cpu")
+    batch = RunningBatch(store)
+    requests = []
+    for slot in range(3):
+        request = Request(str(slot), SamplingParams(), 0, lambda e: None, prompt_ids=[1])
+        request.slot, request.num_cached = slot, 4
+        store.keys[0][slot, :, :4] = float(slot + 1)
+        batch.join(request)
+        requests.append(request)
+    batch.leave(requests[0])
+    assert [r.request_id for r in batch.requests] == ["2", "1"]
+    assert requests[2].slot == 0
+    assert torch.all(store.keys[0][0, :, :4] == 3.0)
