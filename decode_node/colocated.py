@@ -20,7 +20,9 @@ class WorkerService(pb_grpc.WorkerServicer):
         self._node = node
 
     async def Generate(
-        self, request: pb.NodeRequest, context: grpc.aio.ServicerContext  # type: ignore[type-arg]
+        self,
+        request: pb.NodeRequest,
+        context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[pb.TokenChunk]:
         built = self._node.built
         events = EventStream()

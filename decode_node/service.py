@@ -34,7 +34,9 @@ class DecodeService(pb_grpc.DecodeServicer):
         self._node = node
 
     async def PushKv(
-        self, request_iterator: AsyncIterator[pb.KvMessage], context: grpc.aio.ServicerContext  # type: ignore[type-arg]
+        self,
+        request_iterator: AsyncIterator[pb.KvMessage],
+        context: grpc.aio.ServicerContext,
     ) -> pb.PushKvReply:
         info, staging = self._node.built.info, self._node.staging
         entry: StagedEntry | None = None
@@ -64,7 +66,9 @@ class DecodeService(pb_grpc.DecodeServicer):
             raise
 
     async def Decode(
-        self, request: pb.DecodeRequest, context: grpc.aio.ServicerContext  # type: ignore[type-arg]
+        self,
+        request: pb.DecodeRequest,
+        context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[pb.TokenChunk]:
         node = self._node
         info, engine = node.built.info, node.built.engine

@@ -50,7 +50,10 @@ def add_engine_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-batch", type=int, default=_ENGINE.max_batch, help="KV slots = largest batch")
     group.add_argument("--prefill-token-budget", type=int, default=_ENGINE.prefill_token_budget)
     group.add_argument(
-        "--policy", default=_ENGINE.policy.value, choices=[p.value for p in SchedulePolicy], help="colocated only"
+        "--policy",
+        default=_ENGINE.policy.value,
+        choices=[p.value for p in SchedulePolicy],
+        help="colocated only",
     )
     group.add_argument("--max-waiting", type=int, default=_ENGINE.max_waiting)
     group.add_argument("--kv-lease", type=float, default=_ENGINE.kv_lease_seconds, help="decode: seconds")
@@ -149,7 +152,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return run_node(args.command, node_config_from(args))
     if args.command == "router":
-        from router.main import run_router, router_config_from
+        from router.main import router_config_from, run_router
 
         return run_router(router_config_from(args))
     if args.command == "up":

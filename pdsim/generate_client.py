@@ -50,8 +50,9 @@ async def generate(args: argparse.Namespace) -> int:
             return 1
     total = time.perf_counter() - sent
     ttft = (first_at or sent) - sent
+    finish = reason.removeprefix("FINISH_REASON_").lower()
     print(
-        f"\n[{usage.completion_tokens} tokens, prompt {usage.prompt_tokens}, {reason.removeprefix('FINISH_REASON_').lower()}; "
+        f"\n[{usage.completion_tokens} tokens, prompt {usage.prompt_tokens}, {finish}; "
         f"TTFT {ttft * 1000:.0f} ms, total {total:.2f} s]",
         file=sys.stderr,
     )

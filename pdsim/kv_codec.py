@@ -12,8 +12,8 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from pdsim.kv_layout import KvLayout
 from pdsim.errors import DataLoss, FailedPrecondition, InvalidRequest
+from pdsim.kv_layout import KvLayout
 
 MAX_CHUNK_BYTES = 4 * 1024 * 1024
 DEFAULT_CHUNK_BYTES = 2 * 1024 * 1024
@@ -124,8 +124,7 @@ class KvAssembler:
         header = self.header
         if chunk.index != self.received:
             raise InvalidRequest(
-                f"KV chunk {chunk.index} arrived out of order: expected chunk {self.received} "
-                f"of {header.num_chunks}"
+                f"KV chunk {chunk.index} arrived out of order: expected chunk {self.received} of {header.num_chunks}"
             )
         if chunk.index >= header.num_chunks:
             raise InvalidRequest(f"KV chunk {chunk.index} is past the {header.num_chunks} the header announced")

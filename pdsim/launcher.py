@@ -74,7 +74,12 @@ def node_argv(role: str, config: NodeConfig) -> list[str]:
     argv += ["--device", model.device, "--dtype", model.dtype, "--max-batch", str(engine.max_batch)]
     argv += ["--prefill-token-budget", str(engine.prefill_token_budget), "--policy", engine.policy.value]
     argv += ["--max-waiting", str(engine.max_waiting), "--kv-lease", str(engine.kv_lease_seconds)]
-    argv += ["--default-max-tokens", str(config.default_max_tokens), "--kv-chunk-bytes", str(config.kv_chunk_bytes)]
+    argv += [
+        "--default-max-tokens",
+        str(config.default_max_tokens),
+        "--kv-chunk-bytes",
+        str(config.kv_chunk_bytes),
+    ]
     if model.max_context is not None:
         argv += ["--max-context", str(model.max_context)]
     if engine.staging_tokens is not None:

@@ -53,7 +53,7 @@ class KvSender:
                 refusals.append(error)
                 continue
             return Delivery(destination, header.total_bytes, time.perf_counter() - started)
-        reasons = "; ".join(f"{d}: {e.code().name} {e.details()}" for d, e in zip(destinations, refusals))
+        reasons = "; ".join(f"{d}: {e.code().name} {e.details()}" for d, e in zip(destinations, refusals, strict=False))
         full = any(e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED for e in refusals)
         raise (ResourceExhausted if full else Unavailable)(f"no decode node took the KV ({reasons})")
 
@@ -61,7 +61,7 @@ class KvSender:
         yield kv_header_to_pb(header)
         for layer in range(header.num_layers):
             payload = self._store.read_layer(slot, layer, header.num_tokens).view(torch.uint8).reshape(-1)
-            for chunk in encode_layer(header, layer, memoryview(payload.cpu().numpy())):
+            for chunk in encode_layer(header, layer, payload.cpu().numpy().data):
                 yield kv_chunk_to_pb(chunk)
 
     def _channel(self, destination: str) -> grpc.aio.Channel:

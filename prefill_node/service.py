@@ -23,7 +23,9 @@ class PrefillService(pb_grpc.PrefillServicer):
         self._node = node
 
     async def Prefill(
-        self, request: pb.PrefillRequest, context: grpc.aio.ServicerContext  # type: ignore[type-arg]
+        self,
+        request: pb.PrefillRequest,
+        context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[pb.PrefillEvent]:
         node = self._node
         built = node.built
@@ -31,7 +33,9 @@ class PrefillService(pb_grpc.PrefillServicer):
         try:
             if not request.kv_destinations:
                 raise InvalidRequest("kv_destinations is empty: name at least one decode node")
-            engine_request = request_from_pb(request.request, built.info, node.config.default_max_tokens, events, context)
+            engine_request = request_from_pb(
+                request.request, built.info, node.config.default_max_tokens, events, context
+            )
             built.engine.submit(engine_request)
         except PdsimError as error:
             await abort(context, error)
@@ -47,7 +51,11 @@ class PrefillService(pb_grpc.PrefillServicer):
                 return
             try:
                 delivery = await node.sender.push(
-                    request_id, event.slot, event.num_tokens, list(request.kv_destinations), context.time_remaining()
+                    request_id,
+                    event.slot,
+                    event.num_tokens,
+                    list(request.kv_destinations),
+                    context.time_remaining(),
                 )
             except PdsimError as error:
                 await abort(context, error)

@@ -68,9 +68,7 @@ class ColocatedMode:
 
 
 class DisaggregatedMode:
-    def __init__(
-        self, prefill: Sequence[NodeHandle], decode: Sequence[NodeHandle], policy: RoutingPolicy
-    ) -> None:
+    def __init__(self, prefill: Sequence[NodeHandle], decode: Sequence[NodeHandle], policy: RoutingPolicy) -> None:
         self._prefill = prefill
         self._decode = {node.address: node for node in decode}
         self._policy = policy

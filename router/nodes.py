@@ -66,7 +66,8 @@ class NodePool:
         deadline = loop.time() + timeout
         while True:
             try:
-                return await node.node.GetInfo(pb.InfoRequest(), timeout=2.0, wait_for_ready=True)
+                info: pb.NodeInfo = await node.node.GetInfo(pb.InfoRequest(), timeout=2.0, wait_for_ready=True)
+                return info
             except grpc.aio.AioRpcError as error:
                 if loop.time() > deadline:
                     raise ConnectionError(f"node {node.address} did not answer: {error.details()}") from error

@@ -23,16 +23,16 @@ class Mode(Protocol):
 
 
 class RouterService(pb_grpc.RouterServicer):
-    def __init__(
-        self, mode: Mode, tokenizer: RouterTokenizer, limits: ModelLimits, default_max_tokens: int
-    ) -> None:
+    def __init__(self, mode: Mode, tokenizer: RouterTokenizer, limits: ModelLimits, default_max_tokens: int) -> None:
         self._mode = mode
         self._tokenizer = tokenizer
         self._limits = limits
         self._default_max_tokens = default_max_tokens
 
     async def Generate(
-        self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext  # type: ignore[type-arg]
+        self,
+        request: pb.GenerateRequest,
+        context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[pb.GenerateResponse]:
         try:
             routed = self._route(request, context)
@@ -59,7 +59,7 @@ class RouterService(pb_grpc.RouterServicer):
         except PdsimError as error:
             await abort(context, error)
 
-    def _route(self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext) -> RoutedRequest:  # type: ignore[type-arg]
+    def _route(self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext) -> RoutedRequest:
         which = request.WhichOneof("prompt")
         if which == "text":
             prompt = self._tokenizer.encode(request.text)

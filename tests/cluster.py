@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from decode_node.colocated import ColocatedNodeServer
 from decode_node.service import DecodeNodeServer
@@ -34,7 +35,7 @@ class Cluster:
         return [*self.workers, *self.prefill, *self.decode]
 
 
-def node_config(model: str = "tiny", **engine: object) -> NodeConfig:
+def node_config(model: str = "tiny", **engine: Any) -> NodeConfig:
     return NodeConfig(model=ModelSpec(model=model), engine=dataclasses.replace(EngineConfig(), **engine))
 
 

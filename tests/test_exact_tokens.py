@@ -4,6 +4,7 @@ for concurrent requests that join and leave running batches mid-flight."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Sequence
 
 import pytest
@@ -35,7 +36,7 @@ def _prompts() -> list[list[int]]:
 def reference() -> tuple[list[list[int]], list[int]]:
     """(a): each prompt alone through transformers' own generate, with its default attention."""
     path = ensure_preset("tiny")
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()  # type: ignore[no-untyped-call]
 
     def generate(ids: list[int], n: int) -> list[int]:
         out = model.generate(torch.tensor([ids]), max_new_tokens=n, do_sample=False, eos_token_id=None)
@@ -66,7 +67,7 @@ class BatchLog:
     def saw_join_and_leave_mid_flight(self) -> tuple[bool, bool]:
         joined = left = False
         for log in self.steps.values():
-            for before, after in zip(log, log[1:]):
+            for before, after in itertools.pairwise(log):
                 if before & after:
                     joined |= bool(after - before)
                     left |= bool(before - after)
@@ -91,12 +92,8 @@ async def _run(mode: Mode, decode: int = 1) -> tuple[list[list[int]], list[int],
         return list(results), text.token_ids, log.saw_join_and_leave_mid_flight()
 
 
-@pytest.mark.parametrize(
-    ("mode", "decode"), [(Mode.COLOCATED, 0), (Mode.DISAGGREGATED, 1), (Mode.DISAGGREGATED, 2)]
-)
-def test_tokens_match_model_generate(
-    mode: Mode, decode: int, reference: tuple[list[list[int]], list[int]]
-) -> None:
+@pytest.mark.parametrize(("mode", "decode"), [(Mode.COLOCATED, 0), (Mode.DISAGGREGATED, 1), (Mode.DISAGGREGATED, 2)])
+def test_tokens_match_model_generate(mode: Mode, decode: int, reference: tuple[list[list[int]], list[int]]) -> None:
     tokens, text_tokens, (joined, left) = asyncio.run(_run(mode, decode))
     expected, expected_text = reference
     for i, (got, want) in enumerate(zip(tokens, expected, strict=True)):

@@ -28,7 +28,9 @@ def _chunks(store: SlotKvStore, tokens: int, chunk_bytes: int) -> tuple[object, 
         chunk
         for layer in range(header.num_layers)
         for chunk in encode_layer(
-            header, layer, memoryview(store.read_layer(1, layer, tokens).view(torch.uint8).reshape(-1).numpy())
+            header,
+            layer,
+            store.read_layer(1, layer, tokens).view(torch.uint8).reshape(-1).numpy().data,
         )
     ]
     return header, chunks
@@ -65,7 +67,7 @@ def test_a_flipped_byte_fails_the_checksum() -> None:
     bad = bytearray(chunks[1].data)
     bad[5] ^= 0x01
     assembler.add(chunks[0])
-    with pytest.raises(DataLoss, match="chunk 1 .* failed its checksum"):
+    with pytest.raises(DataLoss, match=r"chunk 1 .* failed its checksum"):
         assembler.add(dataclasses.replace(chunks[1], data=bytes(bad)))
 
 

@@ -42,11 +42,13 @@ def build_engine(role: Role, spec: ModelSpec, config: EngineConfig) -> BuiltEngi
     store = SlotKvStore(info.layout, config.max_batch, info.limits.max_context, spec.device)
     pad = getattr(model.config, "pad_token_id", None) or 0
     runner = HfModelRunner(model, store, pad_token_id=pad)
-    scheduler_type: type[Scheduler] = {
-        Role.PREFILL: PrefillScheduler,
-        Role.DECODE: DecodeScheduler,
-        Role.COLOCATED: ColocatedScheduler,
-    }[role]
-    scheduler = scheduler_type(store, config, info.eos_token_ids, info.limits.max_context)
+    scheduler_args = (store, config, info.eos_token_ids, info.limits.max_context)
+    scheduler: Scheduler
+    if role is Role.PREFILL:
+        scheduler = PrefillScheduler(*scheduler_args)
+    elif role is Role.DECODE:
+        scheduler = DecodeScheduler(*scheduler_args)
+    else:
+        scheduler = ColocatedScheduler(*scheduler_args)
     engine = Engine(runner, scheduler, config.max_waiting, name=f"{role.value}-engine")
     return BuiltEngine(engine, info, store)

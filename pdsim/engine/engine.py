@@ -117,7 +117,14 @@ class Engine:
         self.steps += 1
         load = self.scheduler.load()
         stats = StepStats(
-            batch.phase, len(batch.requests), num_tokens, padded, started_at, seconds, load.waiting, load.running
+            batch.phase,
+            len(batch.requests),
+            num_tokens,
+            padded,
+            started_at,
+            seconds,
+            load.waiting,
+            load.running,
         )
         for observer in self._observers:
             observer(stats)

@@ -14,8 +14,8 @@ from collections.abc import Callable
 import torch
 
 from pdsim.engine.dtypes import torch_dtype
-from pdsim.kv_layout import KvLayout
 from pdsim.errors import InvalidRequest, NotFound, ResourceExhausted
+from pdsim.kv_layout import KvLayout
 
 
 class StagedEntry:

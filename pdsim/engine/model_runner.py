@@ -51,8 +51,8 @@ class HfModelRunner:
         self.model = model
         self.kv = kv
         self._device = next(model.parameters()).device
-        self._body = model.base_model  # type: ignore[attr-defined]
-        self._head = model.get_output_embeddings()  # type: ignore[operator]
+        self._body: torch.nn.Module = model.base_model  # type: ignore[assignment]
+        self._head: torch.nn.Module = model.get_output_embeddings()  # type: ignore[operator]
         self._pad = pad_token_id
 
     @torch.inference_mode()

@@ -77,9 +77,7 @@ class Request:
             self.prompt_len = len(self.prompt_ids)
 
 
-def finish_reason(
-    request: Request, eos_token_ids: frozenset[int], max_context: int
-) -> FinishReason | None:
+def finish_reason(request: Request, eos_token_ids: frozenset[int], max_context: int) -> FinishReason | None:
     """Why the request ends after its newest token, or None while it goes on."""
     if not request.params.ignore_eos and request.output_ids[-1] in eos_token_ids:
         return FinishReason.STOP

@@ -15,8 +15,8 @@ import torch
 
 from pdsim.engine.dtypes import dtype_name, torch_dtype
 from pdsim.kv_layout import KvLayout
-from pdsim.models.spec import ModelSpec
 from pdsim.models.presets import ensure_preset, is_preset
+from pdsim.models.spec import ModelSpec
 from pdsim.requests import ModelLimits
 
 # Config keys that describe how a model was saved or loaded, not what it computes.
@@ -59,22 +59,23 @@ def load_model(spec: ModelSpec) -> tuple[torch.nn.Module, ModelInfo]:
     from pdsim.engine.attention import ATTENTION_NAME, register_attention
 
     register_attention()
-    hf_logging.disable_progress_bar()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     path = resolve_model_path(spec.model)
     dtype = torch_dtype(spec.dtype)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation=ATTENTION_NAME)
-    model.to(spec.device).eval()
+    model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation=ATTENTION_NAME)
+    model.to(spec.device)
+    model.eval()
     return model, describe_model(model, path, dtype, spec.max_context)
 
 
 def describe_model(model: torch.nn.Module, path: Path, dtype: torch.dtype, max_context: int | None) -> ModelInfo:
-    config = model.config
+    config: Any = model.config  # a transformers PretrainedConfig; its fields depend on the architecture
     if getattr(config, "sliding_window", None) and getattr(config, "use_sliding_window", True):
         raise ValueError(f"{path}: sliding-window attention is not supported by pdsim's KV store")
     context = int(config.max_position_embeddings)
     if max_context is not None:
         context = min(context, max_context)
-    eos = getattr(model.generation_config, "eos_token_id", None) or config.eos_token_id
+    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None) or config.eos_token_id
     eos_ids = frozenset([eos] if isinstance(eos, int) else (eos or []))
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
     layout = KvLayout(

@@ -103,7 +103,7 @@ def _write_preset(preset: Preset, directory: Path) -> None:
         model = LlamaForCausalLM(config)
     finally:
         torch.random.set_rng_state(generator_state)
-    model.generation_config = GenerationConfig(
+    model.generation_config = GenerationConfig(  # type: ignore[no-untyped-call]
         bos_token_id=config.bos_token_id, eos_token_id=config.eos_token_id, pad_token_id=config.pad_token_id
     )
     model.save_pretrained(directory)

@@ -35,11 +35,11 @@ def sampling_to_pb(params: SamplingParams) -> pb.SamplingParams:
     return msg
 
 
-def finish_to_pb(reason: FinishReason | None) -> pb.FinishReason.ValueType:
+def finish_to_pb(reason: FinishReason | None) -> pb.FinishReason:
     return _FINISH_TO_PB[reason]
 
 
-def finish_from_pb(value: pb.FinishReason.ValueType) -> FinishReason | None:
+def finish_from_pb(value: pb.FinishReason) -> FinishReason | None:
     return _FINISH_FROM_PB[value]
 
 
@@ -75,9 +75,7 @@ def kv_header_from_pb(msg: pb.KvHeader) -> KvHeader:
 
 def kv_chunk_to_pb(chunk: KvChunk) -> pb.KvMessage:
     return pb.KvMessage(
-        chunk=pb.KvChunk(
-            index=chunk.index, layer=chunk.layer, offset=chunk.offset, data=chunk.data, crc32=chunk.crc32
-        )
+        chunk=pb.KvChunk(index=chunk.index, layer=chunk.layer, offset=chunk.offset, data=chunk.data, crc32=chunk.crc32)
     )
 
 

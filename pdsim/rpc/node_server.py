@@ -39,7 +39,11 @@ class NodeServer:
         server = new_server()
         health = add_health(server)
         node = NodeService(
-            self.role.value, self.built.info, self.config.default_max_tokens, self.load, lambda: self.built.engine.steps
+            self.role.value,
+            self.built.info,
+            self.config.default_max_tokens,
+            self.load,
+            lambda: self.built.engine.steps,
         )
         pb_grpc.add_NodeServicer_to_server(node, server)
         self._add_services(server)

@@ -34,7 +34,7 @@ class EventStream:
         return await self._queue.get()
 
 
-def deadline_of(context: grpc.aio.ServicerContext) -> float | None:  # type: ignore[type-arg]
+def deadline_of(context: grpc.aio.ServicerContext) -> float | None:
     remaining = context.time_remaining()
     return None if remaining is None else time.monotonic() + remaining
 
@@ -44,7 +44,7 @@ def request_from_pb(
     info: ModelInfo,
     default_max_tokens: int,
     events: EventStream,
-    context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
+    context: grpc.aio.ServicerContext,
 ) -> Request:
     """A validated engine request (raises `InvalidRequest` naming the bad field)."""
     params = sampling_from_pb(msg.sampling, default_max_tokens)
@@ -78,10 +78,10 @@ class NodeService(pb_grpc.NodeServicer):
         self._load = load
         self._steps = steps
 
-    async def GetInfo(self, request: pb.InfoRequest, context: grpc.aio.ServicerContext) -> pb.NodeInfo:  # type: ignore[type-arg]
+    async def GetInfo(self, request: pb.InfoRequest, context: grpc.aio.ServicerContext) -> pb.NodeInfo:
         return self._info
 
-    async def GetLoad(self, request: pb.LoadRequest, context: grpc.aio.ServicerContext) -> pb.LoadReport:  # type: ignore[type-arg]
+    async def GetLoad(self, request: pb.LoadRequest, context: grpc.aio.ServicerContext) -> pb.LoadReport:
         load = self._load()
         return pb.LoadReport(
             waiting=load.waiting,
@@ -97,7 +97,7 @@ async def stream_tokens(
     events: EventStream,
     engine: Engine,
     request_id: str,
-    context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
+    context: grpc.aio.ServicerContext,
 ) -> AsyncIterator[pb.TokenChunk]:
     """Relay a request's tokens; if the stream ends early (the client went away), the engine forgets it."""
     finished = False

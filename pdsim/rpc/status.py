@@ -14,7 +14,7 @@ def status_code(error: PdsimError) -> grpc.StatusCode:
     return _CODES.get(error.code, grpc.StatusCode.INTERNAL)
 
 
-async def abort(context: grpc.aio.ServicerContext, error: PdsimError) -> None:  # type: ignore[type-arg]
+async def abort(context: grpc.aio.ServicerContext, error: PdsimError) -> None:
     """End the RPC with the error's status and message (raises, as `context.abort` does)."""
     await context.abort(status_code(error), str(error))
 
