@@ -15,11 +15,11 @@ from pdsim.engine.kv_staging import KvStaging, StagedEntry
 from pdsim.engine.request import Request, finish_reason
 from pdsim.engine.schedulers import LoadSnapshot
 from pdsim.errors import InvalidRequest, PdsimError
-from pdsim.kv_codec import KvAssembler, check_header
+from pdsim.kv_codec import KvAssembler, KvChunk, KvHeader, check_header
 from pdsim.requests import validate_lengths
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
-from pdsim.rpc.convert import finish_to_pb, kv_chunk_from_pb, kv_header_from_pb, sampling_from_pb
+from pdsim.rpc.convert import KvFrame, decode_kv_frame, finish_to_pb, sampling_from_pb
 from pdsim.rpc.node_server import NodeServer
 from pdsim.rpc.node_service import EventStream, deadline_of, stream_tokens
 from pdsim.rpc.status import abort
@@ -27,6 +27,13 @@ from pdsim.rpc.status import abort
 log = logging.getLogger(__name__)
 
 _LEASE_CHECK_SECONDS = 0.1
+DECODE_SERVICE = pb.DESCRIPTOR.services_by_name["Decode"].full_name
+
+
+def _checked(frame: KvFrame | InvalidRequest) -> KvFrame:
+    if isinstance(frame, InvalidRequest):
+        raise frame
+    return frame
 
 
 class DecodeService(pb_grpc.DecodeServicer):
@@ -34,24 +41,23 @@ class DecodeService(pb_grpc.DecodeServicer):
         self._node = node
 
     async def PushKv(
-        self,
-        request_iterator: AsyncIterator[pb.KvMessage],
-        context: grpc.aio.ServicerContext,
+        self, request_iterator: AsyncIterator[KvFrame | InvalidRequest], context: grpc.aio.ServicerContext
     ) -> pb.PushKvReply:
+        """Frames arrive decoded by `decode_kv_frame` (see `_add_services`), chunk data as views."""
         info, staging = self._node.built.info, self._node.staging
         entry: StagedEntry | None = None
         try:
-            first = await anext(aiter(request_iterator), None)
-            if first is None or not first.HasField("header"):
+            header = _checked(await anext(aiter(request_iterator), None))
+            if not isinstance(header, KvHeader):
                 raise InvalidRequest("a PushKv stream must start with a KV header")
-            header = kv_header_from_pb(first.header)
             check_header(header, info.fingerprint, info.layout, info.limits.max_context)
             entry = staging.reserve(header.request_id, header.num_tokens)
-            assembler = KvAssembler(header, memoryview(entry.buffer))
-            async for message in request_iterator:
-                if not message.HasField("chunk"):
+            assembler = KvAssembler(header, entry.buffer)
+            async for frame in request_iterator:
+                chunk = _checked(frame)
+                if not isinstance(chunk, KvChunk):
                     raise InvalidRequest("a PushKv stream carries one header, then chunks only")
-                assembler.add(kv_chunk_from_pb(message.chunk))
+                assembler.add(chunk)
             assembler.finish()
             staging.commit(entry)
             return pb.PushKvReply(bytes_received=header.total_bytes, lease_seconds=staging.lease_seconds)
@@ -118,7 +124,21 @@ class DecodeNodeServer(NodeServer):
         return self._staging
 
     def _add_services(self, server: grpc.aio.Server) -> None:
-        pb_grpc.add_DecodeServicer_to_server(DecodeService(self), server)
+        # Registered by hand rather than with the generated helper: PushKv frames skip protobuf parsing.
+        service = DecodeService(self)
+        handlers = {
+            "PushKv": grpc.stream_unary_rpc_method_handler(
+                service.PushKv,
+                request_deserializer=decode_kv_frame,
+                response_serializer=pb.PushKvReply.SerializeToString,
+            ),
+            "Decode": grpc.unary_stream_rpc_method_handler(
+                service.Decode,
+                request_deserializer=pb.DecodeRequest.FromString,
+                response_serializer=pb.TokenChunk.SerializeToString,
+            ),
+        }
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(DECODE_SERVICE, handlers),))
 
     def load(self) -> LoadSnapshot:
         engine_load = self.built.engine.load()

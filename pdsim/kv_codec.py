@@ -1,15 +1,18 @@
 """The KV codec: a request's KV cache as a header and checksummed chunks, and the receiver that checks them.
 
 Payload layout (what `KvHeader.layer_bytes` counts): for each layer, its keys then its values, each
-`[kv_heads, tokens, head_dim]` in the header's dtype. Each layer is cut into chunks of at most `chunk_bytes`;
-no chunk spans two layers, so a sender can stream layer by layer. The receiver writes every chunk straight
-into a buffer it allocated from the header, checking order, placement and crc32 as it goes.
+`[kv_heads, tokens, head_dim]` in the header's dtype. That is 2 x kv_heads segments of `[tokens, head_dim]`
+per layer; each segment is cut into chunks of at most `chunk_bytes`. A chunk never spans two segments, so a
+sender can send straight from a KV store whose heads are not adjacent (no gathering copy), layer by layer.
+The receiver writes every chunk into a buffer it allocated from the header, checking order, placement and
+crc32 as it goes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from pdsim.errors import DataLoss, FailedPrecondition, InvalidRequest
@@ -44,8 +47,24 @@ class KvHeader:
         return self.num_layers * self.layer_bytes
 
     @property
+    def segment_bytes(self) -> int:
+        """One head's keys (or values) of one layer: `[tokens, head_dim]`."""
+        return self.num_tokens * self.head_dim * self.layout.element_bytes
+
+    @property
+    def chunks_per_segment(self) -> int:
+        return -(-self.segment_bytes // self.chunk_bytes)
+
+    @property
     def chunks_per_layer(self) -> int:
-        return -(-self.layer_bytes // self.chunk_bytes)
+        return 2 * self.num_kv_heads * self.chunks_per_segment
+
+    def chunk_place(self, index: int) -> tuple[int, int, int]:
+        """Where chunk `index` goes: (layer, byte offset within the layer, length)."""
+        layer, within = divmod(index, self.chunks_per_layer)
+        segment, part = divmod(within, self.chunks_per_segment)
+        start = part * self.chunk_bytes
+        return layer, segment * self.segment_bytes + start, min(self.chunk_bytes, self.segment_bytes - start)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +72,7 @@ class KvChunk:
     index: int
     layer: int
     offset: int  # within the layer's payload
-    data: bytes
+    data: bytes | memoryview  # a view into the sender's KV store or the receiver's message: never copied here
     crc32: int
 
 
@@ -66,8 +85,7 @@ def make_header(
 ) -> KvHeader:
     if not 0 < chunk_bytes <= MAX_CHUNK_BYTES:
         raise ValueError(f"chunk_bytes must be in (0, {MAX_CHUNK_BYTES}], got {chunk_bytes}")
-    per_layer = -(-layout.layer_bytes(num_tokens) // chunk_bytes)
-    return KvHeader(
+    header = KvHeader(
         request_id,
         model_fingerprint,
         layout.num_layers,
@@ -75,20 +93,22 @@ def make_header(
         layout.head_dim,
         num_tokens,
         layout.dtype,
-        num_chunks=layout.num_layers * per_layer,
+        num_chunks=0,
         chunk_bytes=chunk_bytes,
     )
+    return dataclasses.replace(header, num_chunks=layout.num_layers * header.chunks_per_layer)
 
 
-def encode_layer(header: KvHeader, layer: int, payload: memoryview) -> Iterator[KvChunk]:
-    """Chunks of one layer's payload (`header.layer_bytes` bytes), numbered after the layers before it."""
-    if payload.nbytes != header.layer_bytes:
-        raise ValueError(f"layer {layer} payload is {payload.nbytes} bytes, the header says {header.layer_bytes}")
+def encode_layer(header: KvHeader, layer: int, segments: Sequence[memoryview]) -> Iterator[KvChunk]:
+    """Chunks of one layer: `segments` are its 2 x kv_heads `[tokens, head_dim]` blocks, keys first, as bytes."""
+    if len(segments) != 2 * header.num_kv_heads or any(s.nbytes != header.segment_bytes for s in segments):
+        raise ValueError(f"layer {layer} needs {2 * header.num_kv_heads} segments of {header.segment_bytes} bytes")
     index = layer * header.chunks_per_layer
-    for offset in range(0, header.layer_bytes, header.chunk_bytes):
-        data = bytes(payload[offset : offset + header.chunk_bytes])
-        yield KvChunk(index, layer, offset, data, zlib.crc32(data))
-        index += 1
+    for number, segment in enumerate(segments):
+        for start in range(0, header.segment_bytes, header.chunk_bytes):
+            data = segment[start : start + header.chunk_bytes]
+            yield KvChunk(index, layer, number * header.segment_bytes + start, data, zlib.crc32(data))
+            index += 1
 
 
 def check_header(header: KvHeader, model_fingerprint: str, layout: KvLayout, max_context: int) -> None:
@@ -128,12 +148,11 @@ class KvAssembler:
             )
         if chunk.index >= header.num_chunks:
             raise InvalidRequest(f"KV chunk {chunk.index} is past the {header.num_chunks} the header announced")
-        layer, within = divmod(chunk.index, header.chunks_per_layer)
-        offset = within * header.chunk_bytes
-        length = min(header.chunk_bytes, header.layer_bytes - offset)
-        if (chunk.layer, chunk.offset, len(chunk.data)) != (layer, offset, length):
+        layer, offset, length = header.chunk_place(chunk.index)
+        size = memoryview(chunk.data).nbytes
+        if (chunk.layer, chunk.offset, size) != (layer, offset, length):
             raise InvalidRequest(
-                f"KV chunk {chunk.index} claims layer {chunk.layer} offset {chunk.offset} ({len(chunk.data)} bytes); "
+                f"KV chunk {chunk.index} claims layer {chunk.layer} offset {chunk.offset} ({size} bytes); "
                 f"expected layer {layer} offset {offset} ({length} bytes)"
             )
         actual = zlib.crc32(chunk.data)

@@ -7,17 +7,16 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import grpc
-import torch
 
 from pdsim.engine.kv_store import SlotKvStore
 from pdsim.errors import ResourceExhausted, Unavailable
 from pdsim.kv_codec import KvHeader, encode_layer, make_header
 from pdsim.rpc import pdsim_pb2 as pb
-from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
-from pdsim.rpc.convert import kv_chunk_to_pb, kv_header_to_pb
+from pdsim.rpc.convert import encode_kv_chunk_frame, encode_kv_header_frame
 from pdsim.rpc.server import insecure_channel
 from pdsim.rpc.status import error_from_rpc
 
+PUSH_KV_METHOD = f"/{pb.DESCRIPTOR.services_by_name['Decode'].full_name}/PushKv"
 # Refusals that mean "try the next decode node"; anything else fails the request.
 _TRY_NEXT = {grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE}
 
@@ -43,10 +42,12 @@ class KvSender:
         header = make_header(request_id, self._fingerprint, self._store.layout, num_tokens, self._chunk_bytes)
         refusals: list[grpc.aio.AioRpcError] = []
         for destination in destinations:
-            stub = pb_grpc.DecodeStub(self._channel(destination))
+            push = self._channel(destination).stream_unary(
+                PUSH_KV_METHOD, request_serializer=None, response_deserializer=pb.PushKvReply.FromString
+            )  # frames go out already serialized (see `encode_kv_chunk_frame`)
             started = time.perf_counter()
             try:
-                await stub.PushKv(self._messages(header, slot), timeout=timeout)
+                await push(self._frames(header, slot), timeout=timeout)
             except grpc.aio.AioRpcError as error:
                 if error.code() not in _TRY_NEXT:
                     raise error_from_rpc(error, f"decode node {destination} refused the KV") from error
@@ -57,12 +58,12 @@ class KvSender:
         full = any(e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED for e in refusals)
         raise (ResourceExhausted if full else Unavailable)(f"no decode node took the KV ({reasons})")
 
-    def _messages(self, header: KvHeader, slot: int) -> Iterator[pb.KvMessage]:
-        yield kv_header_to_pb(header)
+    def _frames(self, header: KvHeader, slot: int) -> Iterator[bytes]:
+        yield encode_kv_header_frame(header)
         for layer in range(header.num_layers):
-            payload = self._store.read_layer(slot, layer, header.num_tokens).view(torch.uint8).reshape(-1)
-            for chunk in encode_layer(header, layer, payload.cpu().numpy().data):
-                yield kv_chunk_to_pb(chunk)
+            segments = self._store.host_segments(slot, layer, header.num_tokens)
+            for chunk in encode_layer(header, layer, segments):
+                yield encode_kv_chunk_frame(chunk)
 
     def _channel(self, destination: str) -> grpc.aio.Channel:
         if destination not in self._channels:

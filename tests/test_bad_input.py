@@ -14,7 +14,7 @@ from decode_node.service import DecodeNodeServer
 from pdsim.kv_codec import KvChunk, encode_layer, make_header
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
-from pdsim.rpc.convert import kv_chunk_to_pb, kv_header_to_pb
+from pdsim.rpc.convert import kv_header_to_pb
 from pdsim.rpc.server import insecure_channel
 from router.config import Mode
 from tests.cluster import Cluster, cluster, node_config
@@ -87,17 +87,20 @@ def _kv_messages(
     node: DecodeNodeServer, request_id: str, tokens: int, mutate: Callable[[list[KvChunk]], list[KvChunk]] = list,
     fingerprint: str | None = None,
 ) -> Iterator[pb.KvMessage]:  # fmt: skip
+    """A PushKv stream built with the protobuf library (the node decodes frames itself: this checks both agree)."""
     info = node.built.info
     header = make_header(request_id, fingerprint or info.fingerprint, info.layout, tokens, chunk_bytes=1000)
-    payload = memoryview(os.urandom(header.layer_bytes))
-    chunks = [c for layer in range(header.num_layers) for c in encode_layer(header, layer, payload)]
+    segments = [memoryview(os.urandom(header.segment_bytes)) for _ in range(2 * header.num_kv_heads)]
+    chunks = [c for layer in range(header.num_layers) for c in encode_layer(header, layer, segments)]
     yield kv_header_to_pb(header)
-    for chunk in mutate(chunks):
-        yield kv_chunk_to_pb(chunk)
+    for c in mutate(chunks):
+        yield pb.KvMessage(
+            chunk=pb.KvChunk(index=c.index, layer=c.layer, offset=c.offset, data=bytes(c.data), crc32=c.crc32)
+        )
 
 
 def _flip_a_byte(chunks: list[KvChunk]) -> list[KvChunk]:
-    data = bytearray(chunks[2].data)
+    data = bytearray(chunks[2].data)  # a copy: the original is a view of the payload
     data[10] ^= 0x40
     return [*chunks[:2], dataclasses.replace(chunks[2], data=bytes(data)), *chunks[3:]]
 

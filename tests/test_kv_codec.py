@@ -27,11 +27,7 @@ def _chunks(store: SlotKvStore, tokens: int, chunk_bytes: int) -> tuple[object, 
     chunks = [
         chunk
         for layer in range(header.num_layers)
-        for chunk in encode_layer(
-            header,
-            layer,
-            store.read_layer(1, layer, tokens).view(torch.uint8).reshape(-1).numpy().data,
-        )
+        for chunk in encode_layer(header, layer, store.host_segments(1, layer, tokens))
     ]
     return header, chunks
 
@@ -40,11 +36,11 @@ def _chunks(store: SlotKvStore, tokens: int, chunk_bytes: int) -> tuple[object, 
 def test_round_trip_is_exact(dtype: str) -> None:
     tokens = 37
     store = _filled_store(dtype, tokens)
-    header, chunks = _chunks(store, tokens, chunk_bytes=100)  # many chunks per layer, a short last one
+    header, chunks = _chunks(store, tokens, chunk_bytes=100)  # many chunks per segment, a short last one
     assert len(chunks) == header.num_chunks  # type: ignore[attr-defined]
     staging = KvStaging(store.layout, capacity_tokens=64, lease_seconds=10)
     entry = staging.reserve("r1", tokens)
-    assembler = KvAssembler(header, memoryview(entry.buffer))  # type: ignore[arg-type]
+    assembler = KvAssembler(header, entry.buffer)  # type: ignore[arg-type]
     for chunk in chunks:
         assembler.add(chunk)
     assembler.finish()
@@ -113,3 +109,23 @@ def test_staging_accounts_every_byte_and_expires_leases() -> None:
         staging.claim("a")
     b.release()
     assert staging.held_bytes == 0 and len(staging) == 0
+
+
+def test_staging_arena_reuses_and_coalesces_freed_ranges() -> None:
+    layout = KvLayout(1, 1, 1, "float32")  # 8 bytes per token; the arena is 80 bytes
+    staging = KvStaging(layout, capacity_tokens=10, lease_seconds=5)
+    a, b, c = (staging.reserve(name, 3) for name in "abc")
+    assert [e.start for e in (a, b, c)] == [0, 24, 48]
+    with pytest.raises(ResourceExhausted):
+        staging.reserve("d", 2)  # one token left
+    b.release()
+    e = staging.reserve("e", 2)
+    assert e.start == 24  # first fit, into b's hole
+    a.release()
+    c.release()  # merges with the free bytes on both sides: 40..80
+    assert staging.reserve("f", 5).start == 40
+    e.release()  # 0..40 is one range again
+    g = staging.reserve("g", 5)
+    assert g.start == 0
+    g.buffer[:] = bytes(range(40))
+    assert staging.held_bytes == 80

@@ -1,12 +1,15 @@
 """Decode-side staging: KV pushed by a prefill node, held under a lease until a Decode claims it.
 
-Each request's buffer is allocated from its header before any chunk arrives and receives the chunks in
-place; joining the running batch copies it into a KV slot once. Thread-safe: the node's event loop pushes
+The staging area is one arena allocated (and touched) when the node starts; each request gets a contiguous
+range of it, sized from its header before any chunk arrives, and the chunks are written there in place.
+Allocating fresh memory per request instead costs more than the transfer (page faults on every push).
+Joining the running batch copies the request into a KV slot once. Thread-safe: the node's event loop pushes
 and claims, the engine thread releases.
 """
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections.abc import Callable
@@ -19,17 +22,20 @@ from pdsim.kv_layout import KvLayout
 
 
 class StagedEntry:
-    def __init__(self, staging: KvStaging, request_id: str, layout: KvLayout, num_tokens: int) -> None:
+    def __init__(
+        self, staging: KvStaging, request_id: str, layout: KvLayout, num_tokens: int, start: int, buffer: memoryview
+    ) -> None:
         self._staging = staging
         self.request_id = request_id
         self.layout = layout
         self.num_tokens = num_tokens
-        self.buffer = bytearray(num_tokens * layout.bytes_per_token)
+        self.start = start  # where in the arena
+        self.buffer = buffer
         self.expires_at: float | None = None  # set when complete; None again once claimed
 
     @property
     def nbytes(self) -> int:
-        return len(self.buffer)
+        return self.buffer.nbytes
 
     def tensor(self) -> torch.Tensor:
         layout = self.layout
@@ -55,17 +61,20 @@ class KvStaging:
         self._lock = threading.Lock()
         self._entries: dict[str, StagedEntry] = {}
         self._held_bytes = 0
+        self._arena = memoryview(bytearray(self.capacity_bytes))  # bytearray(n) writes every page now
+        self._free = [(0, self.capacity_bytes)]  # (start, size), sorted by start, never adjacent
 
     def reserve(self, request_id: str, num_tokens: int) -> StagedEntry:
         nbytes = num_tokens * self.layout.bytes_per_token
         with self._lock:
             if request_id in self._entries:
                 raise InvalidRequest(f"KV for request {request_id!r} is already held on this node")
-            if self._held_bytes + nbytes > self.capacity_bytes:
+            start = self._allocate(nbytes)
+            if start is None:
                 raise ResourceExhausted(
                     f"no room for {nbytes} bytes of KV: {self._held_bytes} of {self.capacity_bytes} held"
                 )
-            entry = StagedEntry(self, request_id, self.layout, num_tokens)
+            entry = StagedEntry(self, request_id, self.layout, num_tokens, start, self._arena[start : start + nbytes])
             self._entries[request_id] = entry
             self._held_bytes += nbytes
             return entry
@@ -88,8 +97,7 @@ class KvStaging:
     def release(self, entry: StagedEntry) -> None:
         with self._lock:
             if self._entries.get(entry.request_id) is entry:
-                del self._entries[entry.request_id]
-                self._held_bytes -= entry.nbytes
+                self._forget(entry)
 
     def expire(self) -> list[str]:
         """Free KV whose lease ended; returns their request ids."""
@@ -97,9 +105,35 @@ class KvStaging:
         with self._lock:
             expired = [e for e in self._entries.values() if e.expires_at is not None and e.expires_at <= now]
             for entry in expired:
-                del self._entries[entry.request_id]
-                self._held_bytes -= entry.nbytes
+                self._forget(entry)
         return [e.request_id for e in expired]
+
+    # ---------------------------------------------------------------- under the lock
+    def _forget(self, entry: StagedEntry) -> None:
+        del self._entries[entry.request_id]
+        self._held_bytes -= entry.nbytes
+        self._give_back(entry.start, entry.nbytes)
+
+    def _allocate(self, nbytes: int) -> int | None:
+        """First fit: the lowest free range that holds `nbytes`."""
+        for i, (start, size) in enumerate(self._free):
+            if size >= nbytes:
+                if size == nbytes:
+                    del self._free[i]
+                else:
+                    self._free[i] = (start + nbytes, size - nbytes)
+                return start
+        return None
+
+    def _give_back(self, start: int, nbytes: int) -> None:
+        i = bisect.bisect(self._free, (start, 0))
+        if i < len(self._free) and start + nbytes == self._free[i][0]:  # merge with the range after
+            nbytes += self._free.pop(i)[1]
+        if i > 0 and sum(self._free[i - 1]) == start:  # merge with the range before
+            start, nbytes = self._free[i - 1][0], self._free[i - 1][1] + nbytes
+            i -= 1
+            del self._free[i]
+        self._free.insert(i, (start, nbytes))
 
     @property
     def held_bytes(self) -> int:

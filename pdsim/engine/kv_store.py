@@ -35,9 +35,16 @@ class SlotKvStore:
             keys[dst, :, :num_tokens].copy_(keys[src, :, :num_tokens])
             values[dst, :, :num_tokens].copy_(values[src, :, :num_tokens])
 
-    def read_layer(self, slot: int, layer: int, num_tokens: int) -> torch.Tensor:
-        """One layer's keys then values for a slot, contiguous `[2, kv_heads, num_tokens, head_dim]`."""
-        return torch.stack((self.keys[layer][slot, :, :num_tokens], self.values[layer][slot, :, :num_tokens]))
+    def host_segments(self, slot: int, layer: int, num_tokens: int) -> list[memoryview]:
+        """One layer of a slot as its 2 x kv_heads `[tokens, head_dim]` blocks of bytes, keys first.
+
+        On the CPU these are views of the store itself (nothing is copied); elsewhere the layer is copied to
+        host memory first. Valid while the slot is held.
+        """
+        keys, values = self.keys[layer][slot, :, :num_tokens], self.values[layer][slot, :, :num_tokens]
+        if keys.device.type != "cpu":
+            keys, values = keys.cpu(), values.cpu()
+        return [_bytes_view(block[head]) for block in (keys, values) for head in range(block.shape[0])]
 
     def write_block(self, slot: int, block: torch.Tensor) -> None:
         """Write a whole request, `[layers, 2, kv_heads, tokens, head_dim]`, into a slot."""
@@ -47,3 +54,8 @@ class SlotKvStore:
         for layer, (keys, values) in enumerate(zip(self.keys, self.values, strict=True)):
             keys[slot, :, :num_tokens].copy_(block[layer, 0], non_blocking=True)
             values[slot, :, :num_tokens].copy_(block[layer, 1], non_blocking=True)
+
+
+def _bytes_view(tensor: torch.Tensor) -> memoryview:
+    assert tensor.is_contiguous()
+    return tensor.view(torch.uint8).numpy().data.cast("B")
