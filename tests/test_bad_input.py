@@ -17,8 +17,9 @@ from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.convert import kv_header_to_pb
 from pdsim.rpc.server import insecure_channel
 from router.config import Mode
-from tests.cluster import Cluster, cluster, node_config
+from tests.cluster import cluster, node_config
 from tests.rpc_client import complete, sampling
+from tests.waiting import eventually
 
 CONTEXT = 1024  # the tiny preset's
 
@@ -105,10 +106,6 @@ def _flip_a_byte(chunks: list[KvChunk]) -> list[KvChunk]:
     return [*chunks[:2], dataclasses.replace(chunks[2], data=bytes(data)), *chunks[3:]]
 
 
-async def _kv_held(c: Cluster) -> int:
-    return sum(node.load().kv_bytes_held for node in c.decode)
-
-
 def test_decode_node_refuses_bad_kv_and_keeps_serving_others() -> None:
     async def scenario() -> None:
         async with cluster(Mode.DISAGGREGATED) as c, insecure_channel(c.address) as channel:
@@ -144,7 +141,7 @@ def test_decode_node_refuses_bad_kv_and_keeps_serving_others() -> None:
                 )  # fmt: skip
                 results = await asyncio.gather(*others)
                 assert [len(r.token_ids) for r in results] == [40, 40, 40]
-            assert await _kv_held(c) == 0
+            await eventually(lambda: sum(n.load().kv_bytes_held for n in c.decode) == 0, what="decode KV freed")
 
     asyncio.run(scenario())
 
@@ -160,11 +157,7 @@ def test_unclaimed_kv_is_freed_when_its_lease_ends() -> None:
                 reply = await decode.PushKv(_kv_messages(node, "orphan", 50))
                 assert reply.lease_seconds == pytest.approx(0.3)
                 assert node.load().kv_bytes_held == 50 * node.built.info.layout.bytes_per_token
-                for _ in range(50):
-                    if node.load().kv_bytes_held == 0:
-                        break
-                    await asyncio.sleep(0.05)
-                assert node.load().kv_bytes_held == 0
+                await eventually(lambda: node.load().kv_bytes_held == 0, what="the lease freed the KV")
                 await _expect(
                     _drain(decode.Decode(pb.DecodeRequest(request_id="orphan", first_token=1, sampling=sampling(4)))),
                     grpc.StatusCode.NOT_FOUND, "lease expired",
@@ -187,12 +180,9 @@ def test_a_client_that_cancels_mid_stream_frees_its_kv(mode: Mode) -> None:
             serving = c.workers[0] if mode is Mode.COLOCATED else c.decode[0]
             assert serving.load().running == 1 and serving.load().kv_bytes_held > 0
             call.cancel()
-            for _ in range(100):
-                load = serving.load()
-                if load.running == 0 and load.kv_bytes_held == 0:
-                    break
-                await asyncio.sleep(0.02)
-            assert (load.running, load.kv_bytes_held) == (0, 0)
+            await eventually(
+                lambda: (serving.load().running, serving.load().kv_bytes_held) == (0, 0), what="cancel freed the KV"
+            )
             assert serving.built.engine.steps < 200, "the node kept decoding after the client left"
 
     asyncio.run(scenario())
