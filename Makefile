@@ -5,7 +5,21 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv test test-all lint proto check-proto up-colocated up-disaggregated clean
+.PHONY: venv test test-all lint proto up-colocated up-disaggregated colocated disaggregated compare clean
+
+# Experiment knobs: make compare RATES=1,2,4 MIX=chat PREFILL=1 DECODE=1 MODEL=small DTYPE=bfloat16 ...
+MODEL ?= small
+DTYPE ?= bfloat16
+MIX ?= mixed
+RATE ?= 2
+RATES ?= 1,2,3,4
+WORKERS ?= 2
+PREFILL ?= 1
+DECODE ?= 1
+DURATION ?= 30
+SEED ?= 0
+EXPERIMENT_ARGS = --model $(MODEL) --dtype $(DTYPE) --mix $(MIX) --rate $(RATE) --workers $(WORKERS) \
+	--prefill $(PREFILL) --decode $(DECODE) --duration $(DURATION) --seed $(SEED)
 
 venv: $(STAMP)
 
@@ -38,6 +52,17 @@ up-colocated: $(STAMP)
 
 up-disaggregated: $(STAMP)
 	$(VENV)/bin/pdsim up --mode disaggregated --prefill 1 --decode 1
+
+# One experiment each: the same workload and hardware, results in results/<mode>/.
+colocated: $(STAMP)
+	$(VENV)/bin/pdsim --log-level WARNING experiment --mode colocated $(EXPERIMENT_ARGS)
+
+disaggregated: $(STAMP)
+	$(VENV)/bin/pdsim --log-level WARNING experiment --mode disaggregated $(EXPERIMENT_ARGS)
+
+# Both modes over the rate sweep; writes results/compare/report.md and its plots.
+compare: $(STAMP)
+	$(VENV)/bin/pdsim --log-level WARNING compare $(EXPERIMENT_ARGS) --rates $(RATES)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -10,11 +10,16 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pdsim.engine.config import EngineConfig, SchedulePolicy
 from pdsim.kv_codec import DEFAULT_CHUNK_BYTES
 from pdsim.models.spec import ModelSpec
 from pdsim.node_config import NodeConfig
+
+if TYPE_CHECKING:
+    from pdsim.experiment import ExperimentConfig
 
 _ENGINE = EngineConfig()
 _MODEL = ModelSpec()
@@ -130,7 +135,73 @@ def _build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=None)
     gen.add_argument("--ignore-eos", action="store_true")
     gen.add_argument("--timeout", type=float, default=None, help="deadline in seconds")
+
+    from loadgen.main import add_workload_args
+
+    load = sub.add_parser("loadgen", help="replay a workload against a running router and report it")
+    load.add_argument("--router", default="127.0.0.1:50051")
+    load.add_argument("--output", default="results/loadgen", help="directory for requests.jsonl and summary.json")
+    add_workload_args(load)
+
+    for name, text in (
+        ("experiment", "one deployment on the default workload (make colocated / make disaggregated)"),
+        ("compare", "both deployments over a rate sweep, with a report and plots (make compare)"),
+    ):
+        exp = sub.add_parser(name, help=text)
+        if name == "experiment":
+            exp.add_argument("--mode", required=True, choices=["colocated", "disaggregated"])
+        _add_experiment_args(exp)
+
+    report = sub.add_parser("report", help="rewrite results/compare/report.md from the results on disk")
+    report.add_argument("--output", default="results")
     return parser
+
+
+def _add_experiment_args(parser: argparse.ArgumentParser) -> None:
+    from loadgen.main import add_workload_args
+    from pdsim.experiment import ExperimentConfig
+
+    defaults = ExperimentConfig()
+    parser.add_argument("--model", default=defaults.model.model)
+    parser.add_argument("--device", default=defaults.model.device)
+    parser.add_argument("--dtype", default=defaults.model.dtype, choices=["float32", "float16", "bfloat16"])
+    parser.add_argument("--workers", type=int, default=defaults.workers, help="colocated workers")
+    parser.add_argument("--prefill", type=int, default=defaults.prefill, help="prefill nodes")
+    parser.add_argument("--decode", type=int, default=defaults.decode, help="decode nodes")
+    parser.add_argument("--max-batch", type=int, default=defaults.max_batch)
+    parser.add_argument("--routing", default=defaults.routing, choices=["round-robin", "least-loaded"])
+    parser.add_argument("--rates", default=",".join(f"{r:g}" for r in defaults.rates), help="the sweep, req/s")
+    parser.add_argument("--output", default=str(defaults.output))
+    add_workload_args(parser)
+    parser.set_defaults(
+        rate=defaults.rate,
+        duration=defaults.limits.duration,
+        warmup=defaults.limits.warmup,
+        drain_timeout=defaults.limits.drain_timeout,
+    )
+
+
+def experiment_config_from(args: argparse.Namespace) -> ExperimentConfig:
+    from loadgen.main import limits_from, workload_from
+    from pdsim.experiment import ExperimentConfig
+
+    try:
+        rates = tuple(float(r) for r in args.rates.split(",") if r.strip())
+    except ValueError:
+        raise ValueError(f"--rates takes numbers like 1,2,4; got {args.rates!r}") from None
+    return ExperimentConfig(
+        model=ModelSpec(args.model, args.device, args.dtype),
+        workers=args.workers,
+        prefill=args.prefill,
+        decode=args.decode,
+        max_batch=args.max_batch,
+        routing=args.routing,
+        workload=workload_from(args),
+        limits=limits_from(args),
+        rate=args.rate,
+        rates=rates,
+        output=Path(args.output),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -163,4 +234,26 @@ def _dispatch(args: argparse.Namespace) -> int:
         from pdsim.generate_client import run_generate
 
         return run_generate(args)
+    if args.command == "loadgen":
+        from loadgen.main import run_loadgen
+
+        return run_loadgen(args)
+    if args.command == "experiment":
+        from pdsim.experiment import run_single
+
+        return run_single(experiment_config_from(args), args.mode)
+    if args.command == "compare":
+        from pdsim.experiment import run_compare
+
+        print(f"report: {run_compare(experiment_config_from(args))}")
+        return 0
+    if args.command == "report":
+        import json
+
+        from loadgen.report import write_report
+
+        directory = Path(args.output) / "compare"
+        summary = json.loads(next(directory.glob("*/rate-*/summary.json")).read_text())
+        print(f"report: {write_report(directory, summary['workload']['experiment'])}")
+        return 0
     raise AssertionError(args.command)

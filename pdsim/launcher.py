@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ctypes
 import dataclasses
 import logging
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
 
@@ -153,6 +155,12 @@ class Launcher:
             if line.startswith(READY_PREFIX) and name in by_name:
                 by_name[name].address = line.split()[-1]
 
+    @property
+    def router_address(self) -> str:
+        router = self.children[-1]
+        assert router.name == "router" and router.address, "the cluster has not started"
+        return router.address
+
     def stop_all(self) -> None:
         # The router first, so no new requests reach nodes that are going away.
         for child in reversed(self.children):
@@ -168,6 +176,20 @@ class Launcher:
                 child.process.wait()
 
 
+@contextlib.contextmanager
+def started_cluster(spec: ClusterSpec, launcher: Launcher | None = None) -> Iterator[Launcher]:
+    """A healthy cluster for the `with` block (the router's address is `launcher.router_address`);
+    every process is stopped on the way out, whatever happened."""
+    launcher = launcher or Launcher(spec)
+    try:
+        if is_preset(spec.node.model.model):
+            ensure_preset(spec.node.model.model)  # once, before the nodes race to create it
+        _start(launcher, spec)
+        yield launcher
+    finally:
+        launcher.stop_all()
+
+
 def run_cluster(spec: ClusterSpec) -> int:
     launcher = Launcher(spec)
 
@@ -177,23 +199,20 @@ def run_cluster(spec: ClusterSpec) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     try:
-        if is_preset(spec.node.model.model):
-            ensure_preset(spec.node.model.model)  # once, before the nodes race to create it
-        _start(launcher, spec)
-        _announce(launcher, spec)
-        while not launcher.stop_requested.wait(0.5):
-            dead = [c for c in launcher.children if c.process.poll() is not None]
-            if dead:
-                print(f"pdsim up: {dead[0].name} exited with code {dead[0].process.returncode}", file=sys.stderr)
-                return 1
-        return 0
+        with started_cluster(spec, launcher):
+            _announce(launcher, spec)
+            while not launcher.stop_requested.wait(0.5):
+                dead = [c for c in launcher.children if c.process.poll() is not None]
+                if dead:
+                    print(f"pdsim up: {dead[0].name} exited with code {dead[0].process.returncode}", file=sys.stderr)
+                    return 1
+            return 0
     except InterruptedError:
         return 0
     except (RuntimeError, TimeoutError) as error:
         print(f"pdsim up: {error}", file=sys.stderr)
         return 1
     finally:
-        launcher.stop_all()
         print("pdsim up: every process stopped", file=sys.stderr)
 
 
@@ -226,11 +245,10 @@ async def _all_healthy(addresses: list[str], timeout: float) -> None:
 
 
 def _announce(launcher: Launcher, spec: ClusterSpec) -> None:
-    router = launcher.children[-1]
-    lines = [f"router: {router.address}", f"pdsim cluster up ({spec.mode}, model {spec.node.model.model}):"]
+    lines = [f"router: {launcher.router_address}", f"pdsim cluster up ({spec.mode}, model {spec.node.model.model}):"]
     for child in launcher.children:
         cores = f"  cores {','.join(map(str, child.cores))}" if child.cores else ""
         lines.append(f"  {child.name:<10} {child.address:<22} pid {child.process.pid}{cores}")
-    lines.append(f'try:  pdsim generate --router {router.address} --max-tokens 32 "Hello"')
+    lines.append(f'try:  pdsim generate --router {launcher.router_address} --max-tokens 32 "Hello"')
     lines.append("Ctrl-C stops every process.")
     print("\n".join(lines), flush=True)

@@ -15,7 +15,7 @@ from router.detokenizer import RouterTokenizer
 from router.modes import ColocatedMode, DisaggregatedMode
 from router.nodes import NodePool
 from router.policies import make_policy
-from router.service import RouterService
+from router.service import RouterNodeService, RouterService
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ class RouterServer:
         server = new_server()
         health = add_health(server)
         pb_grpc.add_RouterServicer_to_server(RouterService(mode, tokenizer, limits, info.default_max_tokens), server)
+        pb_grpc.add_NodeServicer_to_server(RouterNodeService(info, self.pool), server)
         self.address = bind(server, config.host, config.port)
         await server.start()
         self._server = server

@@ -16,6 +16,7 @@ from pdsim.rpc.convert import finish_to_pb, sampling_from_pb
 from pdsim.rpc.status import abort
 from router.detokenizer import IncrementalDetokenizer, RouterTokenizer
 from router.modes import RoutedRequest, Tokens
+from router.nodes import NodePool
 
 
 class Mode(Protocol):
@@ -75,3 +76,28 @@ class RouterService(pb_grpc.RouterServicer):
             params=params,
             timeout=context.time_remaining(),
         )
+
+
+class RouterNodeService(pb_grpc.NodeServicer):
+    """The router answers GetInfo (the model its nodes serve) and GetLoad (its nodes' last reports, summed)."""
+
+    def __init__(self, info: pb.NodeInfo, pool: NodePool) -> None:
+        self._info = pb.NodeInfo()
+        self._info.CopyFrom(info)
+        self._info.role = "router"
+        self._pool = pool
+
+    async def GetInfo(self, request: pb.InfoRequest, context: grpc.aio.ServicerContext) -> pb.NodeInfo:
+        return self._info
+
+    async def GetLoad(self, request: pb.LoadRequest, context: grpc.aio.ServicerContext) -> pb.LoadReport:
+        total = pb.LoadReport()
+        for node in self._pool.nodes.values():
+            if node.load is not None:
+                total.waiting += node.load.waiting
+                total.running += node.load.running
+                total.kv_bytes_held += node.load.kv_bytes_held
+                total.kv_bytes_capacity += node.load.kv_bytes_capacity
+                total.kv_staged += node.load.kv_staged
+                total.steps += node.load.steps
+        return total

@@ -1,0 +1,49 @@
+"""The async client: send one planned request to a router's Generate and time every streamed message."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import grpc
+
+from loadgen.records import RequestRecord
+from loadgen.workload import Plan, PlannedRequest
+from pdsim.rpc import pdsim_pb2 as pb
+from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
+
+
+class LoadClient:
+    def __init__(self, stub: pb_grpc.RouterStub, plan: Plan, start: float, request_timeout: float) -> None:
+        self._stub = stub
+        self._plan = plan
+        self._start = start  # time.perf_counter() at the run's start
+        self._timeout = request_timeout
+
+    def _now(self) -> float:
+        return time.perf_counter() - self._start
+
+    async def send(self, planned: PlannedRequest, record: RequestRecord | None = None) -> RequestRecord:
+        """Send and stream into `record`. A cancelled send (the run's drain time ran out) is recorded as a
+        timeout before the cancellation goes on."""
+        request = pb.GenerateRequest(
+            token_ids=pb.TokenIds(ids=self._plan.prompt(planned)),
+            sampling=pb.SamplingParams(max_tokens=planned.output_tokens, ignore_eos=planned.ignore_eos),
+            request_class=planned.request_class,
+        )
+        record = record or RequestRecord(
+            planned.index, planned.request_class, planned.input_tokens, planned.output_tokens, self._now()
+        )
+        record.sent = self._now()
+        try:
+            async for response in self._stub.Generate(request, timeout=self._timeout):
+                record.chunk_times.append(self._now())
+                record.chunk_tokens.append(len(response.token_ids))
+        except grpc.aio.AioRpcError as error:
+            record.status, record.code, record.error = "error", error.code().name, error.details() or ""
+        except asyncio.CancelledError:
+            record.status, record.error = "timeout", "still running when the run's drain time ended"
+            record.ended = self._now()
+            raise
+        record.ended = self._now()
+        return record

@@ -1,0 +1,101 @@
+"""`pdsim loadgen`: run a workload against any running router and report it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import uvloop
+
+from loadgen.arrivals import ArrivalKind, Arrivals
+from loadgen.metrics import summarize
+from loadgen.mix import Slo
+from loadgen.results import format_summary, write_results
+from loadgen.runner import RunLimits, fetch_model_info, run_plan
+from loadgen.spec import WorkloadSpec
+from loadgen.workload import LengthPolicy
+
+_SPEC = WorkloadSpec()
+_LIMITS = RunLimits()
+
+
+def add_workload_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("workload")
+    group.add_argument("--mix", default=_SPEC.mix, help="a shipped mix (chat, summarize, mixed) or a TOML/YAML file")
+    traces = "azure-code, azure-conv, mooncake, sharegpt, or a file (Azure CSV, Mooncake JSONL, ShareGPT, BurstGPT)"
+    group.add_argument("--trace", default=None, help=f"replay a trace instead of the mix: {traces}")
+    group.add_argument("--time-scale", type=float, default=_SPEC.time_scale, help="trace times x this")
+    group.add_argument("--ignore-trace-times", action="store_true", help="draw times from --arrival instead")
+    group.add_argument("--slo-ttft", type=float, default=_SPEC.trace_slo.ttft, help="trace requests' TTFT SLO (s)")
+    group.add_argument("--slo-tpot", type=float, default=_SPEC.trace_slo.tpot, help="trace requests' TPOT SLO (s)")
+    group.add_argument("--length-policy", default=_SPEC.length_policy.value, choices=[p.value for p in LengthPolicy])
+    group.add_argument("--arrival", default="poisson", choices=[k.value for k in ArrivalKind])
+    group.add_argument("--rate", type=float, default=2.0, help="requests/s (open loop)")
+    group.add_argument("--burstiness", type=float, default=1.0, help="gamma shape: 1 is Poisson, < 1 burstier")
+    group.add_argument("--concurrency", type=int, default=4, help="requests in flight (closed loop)")
+    group.add_argument("--count", type=int, default=_SPEC.count, help="at most this many requests")
+    group.add_argument("--duration", type=float, default=_LIMITS.duration, help="send for at most this many s")
+    group.add_argument("--warmup", type=int, default=_LIMITS.warmup, help="uncounted requests sent first")
+    group.add_argument("--seed", type=int, default=_SPEC.seed)
+    group.add_argument("--request-timeout", type=float, default=_LIMITS.request_timeout)
+    group.add_argument("--drain-timeout", type=float, default=_LIMITS.drain_timeout)
+
+
+def workload_from(args: argparse.Namespace, rate: float | None = None) -> WorkloadSpec:
+    arrivals = Arrivals(ArrivalKind(args.arrival), rate or args.rate, args.burstiness, args.concurrency)
+    return WorkloadSpec(
+        mix=args.mix,
+        trace=args.trace,
+        trace_slo=Slo(args.slo_ttft, args.slo_tpot),
+        time_scale=args.time_scale,
+        use_trace_times=not args.ignore_trace_times,
+        arrivals=arrivals,
+        count=args.count,
+        seed=args.seed,
+        length_policy=LengthPolicy(args.length_policy),
+    )
+
+
+def limits_from(args: argparse.Namespace) -> RunLimits:
+    return RunLimits(args.duration, args.warmup, args.request_timeout, args.drain_timeout)
+
+
+async def measure(
+    router: str,
+    spec: WorkloadSpec,
+    limits: RunLimits,
+    output: Path,
+    label: str = "",
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Plan against the router's model, run, summarize, write `output`; returns the summary."""
+    info = await fetch_model_info(router)
+    plan = spec.plan(info.max_context)
+    records = await run_plan(router, plan, spec.arrivals, limits, label)
+    summary = summarize(records, plan.slos)
+    summary["workload"] = {
+        "description": spec.describe(),
+        "model": info.model_name,
+        "max_context": info.max_context,
+        "length_policy": spec.length_policy.value,
+        "lengths_adjusted": plan.adjusted,
+        "requests_skipped": plan.skipped,
+        "duration_limit_s": limits.duration,
+        **(extra or {}),
+    }
+    write_results(output, records, summary)
+    return summary
+
+
+def run_loadgen(args: argparse.Namespace) -> int:
+    spec, limits = workload_from(args), limits_from(args)
+    summary = uvloop.run(measure(args.router, spec, limits, Path(args.output)))
+    print(format_summary(summary, f"{spec.describe()} -> {args.output}"))
+    if summary["workload"]["lengths_adjusted"] or summary["workload"]["requests_skipped"]:
+        adjusted, skipped = summary["workload"]["lengths_adjusted"], summary["workload"]["requests_skipped"]
+        print(
+            f"length policy {spec.length_policy.value}: {adjusted} requests changed, {skipped} skipped", file=sys.stderr
+        )
+    return 0

@@ -1,0 +1,63 @@
+"""The report's figures (PNG): latency CDFs per mode, SLO attainment and goodput against the offered rate."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt
+
+COLORS = {"colocated": "tab:orange", "disaggregated": "tab:blue"}
+
+
+def cdf_plot(series: Mapping[str, Sequence[float]], xlabel: str, title: str, path: Path, scale: float = 1.0) -> None:
+    """Empirical CDFs, one line per mode; values are multiplied by `scale` (e.g. 1000 for ms)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for mode, values in series.items():
+        if not values:
+            continue
+        xs = sorted(v * scale for v in values)
+        ys = [(i + 1) / len(xs) for i in range(len(xs))]
+        ax.step(xs, ys, where="post", label=f"{mode} (n={len(xs)})", color=COLORS.get(mode))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("fraction of requests ≤ x")
+    ax.set_ylim(0, 1.01)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def rate_plot(
+    series: Mapping[str, Sequence[tuple[float, float]]],
+    ylabel: str,
+    title: str,
+    path: Path,
+    reference: str,
+) -> None:
+    """One line per mode over the offered rate. `reference`: "attainment" draws the 90% line; "goodput" draws
+    goodput = 90% of the offered rate."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    rates = sorted({rate for points in series.values() for rate, _ in points})
+    for mode, points in series.items():
+        xs, ys = zip(*sorted(points), strict=True) if points else ((), ())
+        ax.plot(xs, ys, marker="o", label=mode, color=COLORS.get(mode))
+    if reference == "attainment":
+        ax.axhline(90, color="gray", linestyle="--", label="90% SLO attainment")
+        ax.set_ylim(0, 102)
+    elif rates:
+        ax.plot([0, max(rates)], [0, 0.9 * max(rates)], color="gray", linestyle="--", label="90% of offered rate")
+    ax.set_xlabel("offered rate (requests/s)")
+    ax.set_ylabel(ylabel)
+    ax.set_xlim(left=0)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

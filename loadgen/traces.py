@@ -1,0 +1,119 @@
+"""Readers for public request traces: each gives (arrival time, input tokens, output tokens) per request.
+
+Formats (see shared/traces/README.md): the Azure LLM inference traces (2023 and 2024 CSVs), Mooncake's JSONL,
+ShareGPT first-turn lengths (no arrival times), and BurstGPT's CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+TRACES_DIR_ENV = "PDSIM_TRACES_DIR"
+
+# Short names for the traces shipped in shared/traces.
+KNOWN_TRACES = {
+    "azure-code": "AzureLLMInferenceTrace_code.csv",
+    "azure-conv": "AzureLLMInferenceTrace_conv.csv",
+    "mooncake": "mooncake_synthetic_trace.jsonl",
+    "sharegpt": "sharegpt_first_turn_lengths.csv",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TraceRequest:
+    arrival: float | None  # seconds after the trace's first request; None when the trace has no times
+    input_tokens: int
+    output_tokens: int
+
+
+def default_traces_dir() -> Path:
+    """$PDSIM_TRACES_DIR, else ../shared/traces beside the project."""
+    if os.environ.get(TRACES_DIR_ENV):
+        return Path(os.environ[TRACES_DIR_ENV])
+    return Path(__file__).resolve().parent.parent.parent / "shared" / "traces"
+
+
+def resolve_trace(name_or_path: str) -> Path:
+    if name_or_path in KNOWN_TRACES:
+        return default_traces_dir() / KNOWN_TRACES[name_or_path]
+    path = Path(name_or_path).expanduser()
+    if not path.is_file():
+        known = ", ".join(KNOWN_TRACES)
+        raise ValueError(f"trace {name_or_path!r} is neither a file nor one of: {known}")
+    return path
+
+
+def read_trace(name_or_path: str) -> list[TraceRequest]:
+    """Read any supported trace, telling the format from the file's header."""
+    path = resolve_trace(name_or_path)
+    if path.suffix == ".jsonl":
+        return read_mooncake(path)
+    with path.open(newline="") as f:
+        header = f.readline().strip()
+    if header.startswith("TIMESTAMP,ContextTokens,GeneratedTokens"):
+        return read_azure(path)
+    if header.startswith("id,from0,from1"):
+        return read_sharegpt_lengths(path)
+    if header.startswith("Timestamp,Model,Request tokens"):
+        return read_burstgpt(path)
+    raise ValueError(f"{path}: unknown trace format (header {header[:60]!r})")
+
+
+def parse_azure_timestamp(text: str) -> float:
+    """Seconds since the epoch for '2023-11-16 18:17:03.9799600' (7 fractional digits, naive) or
+    '2024-05-10 00:00:00.009930+00:00'. Naive times are read as UTC: only differences matter."""
+    text = text.strip()
+    zone = ""
+    for sign in ("+", "-"):
+        cut = text.rfind(sign)
+        if cut > 10:  # a sign after the date part starts a UTC offset
+            text, zone = text[:cut], text[cut:]
+            break
+    whole, _, fraction = text.partition(".")
+    stamp = datetime.fromisoformat(whole + (zone or "+00:00")).timestamp()
+    return stamp + (int(fraction) / 10 ** len(fraction) if fraction else 0.0)
+
+
+def _relative(rows: list[tuple[float, int, int]]) -> list[TraceRequest]:
+    if not rows:
+        return []
+    start = rows[0][0]
+    return [TraceRequest(t - start, i, o) for t, i, o in rows]
+
+
+def read_azure(path: Path) -> list[TraceRequest]:
+    with path.open(newline="") as f:
+        rows = [
+            (parse_azure_timestamp(r["TIMESTAMP"]), int(r["ContextTokens"]), int(r["GeneratedTokens"]))
+            for r in csv.DictReader(f)
+        ]
+    return _relative(rows)
+
+
+def read_mooncake(path: Path) -> list[TraceRequest]:
+    def records() -> Iterator[tuple[float, int, int]]:
+        with path.open() as f:
+            for line in f:
+                if line.strip():
+                    item = json.loads(line)
+                    yield item["timestamp"] / 1000.0, int(item["input_length"]), int(item["output_length"])
+
+    return _relative(list(records()))
+
+
+def read_sharegpt_lengths(path: Path) -> list[TraceRequest]:
+    with path.open(newline="") as f:
+        return [TraceRequest(None, int(r["prompt_tokens"]), int(r["completion_tokens"])) for r in csv.DictReader(f)]
+
+
+def read_burstgpt(path: Path) -> list[TraceRequest]:
+    """BurstGPT: Timestamp is seconds from the first day's midnight; failed requests (0 response tokens) kept."""
+    with path.open(newline="") as f:
+        rows = [(float(r["Timestamp"]), int(r["Request tokens"]), int(r["Response tokens"])) for r in csv.DictReader(f)]
+    return _relative(rows)

@@ -1,0 +1,122 @@
+"""The request plan: a reproducible list of requests (class, lengths, prompt, send time) from a seed.
+
+From a mix (classes drawn by weight, lengths from their distributions, times from an arrival process) or from a
+trace (its lengths and, optionally, its times, scaled). Lengths that do not fit the model's context follow a
+stated policy — scale, clip or skip — and the plan counts the requests it changed.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+from loadgen.arrivals import Arrivals
+from loadgen.mix import Mix, Slo
+from loadgen.traces import TraceRequest
+
+PROMPT_TOKEN_RANGE = (1, 256)  # prompt token ids are drawn here: valid in any vocabulary of 256 or more
+
+
+class LengthPolicy(Enum):
+    # Shrink input and output by the same factor until they fit (keeps their ratio).
+    SCALE = "scale"
+    # Keep the output; cut the prompt to what is left (the output too if it alone leaves no room).
+    CLIP = "clip"
+    # Drop the request.
+    SKIP = "skip"
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedRequest:
+    index: int
+    request_class: str
+    input_tokens: int
+    output_tokens: int
+    ignore_eos: bool
+    send_at: float | None  # seconds after the start; None in a closed loop
+    prompt_seed: int  # the prompt's token ids are drawn from this
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    requests: tuple[PlannedRequest, ...]
+    slos: dict[str, Slo]
+    adjusted: int  # requests whose lengths the policy changed
+    skipped: int  # requests the policy dropped
+    policy: LengthPolicy
+
+    def prompt(self, request: PlannedRequest) -> list[int]:
+        rng = random.Random(request.prompt_seed)
+        low, high = PROMPT_TOKEN_RANGE
+        return [rng.randrange(low, high) for _ in range(request.input_tokens)]
+
+
+def fit_lengths(input_tokens: int, output_tokens: int, context: int, policy: LengthPolicy) -> tuple[int, int] | None:
+    """Lengths that fit `context` (prompt + output <= context), or None to skip."""
+    if input_tokens + output_tokens <= context:
+        return input_tokens, output_tokens
+    if policy is LengthPolicy.SKIP:
+        return None
+    if policy is LengthPolicy.SCALE:
+        factor = context / (input_tokens + output_tokens)
+        scaled_in = max(1, int(input_tokens * factor))
+        return scaled_in, max(1, min(int(output_tokens * factor), context - scaled_in))
+    output_tokens = min(output_tokens, context // 2)
+    return min(input_tokens, context - output_tokens), output_tokens
+
+
+def plan_from_mix(mix: Mix, arrivals: Arrivals, count: int, seed: int, context: int, policy: LengthPolicy) -> Plan:
+    rng = random.Random(seed)
+    times: Sequence[float | None] = arrivals.offsets(rng, count) if arrivals.open_loop else [None] * count
+    weights = [c.weight for c in mix.classes]
+    requests: list[PlannedRequest] = []
+    adjusted = skipped = 0
+    for when in times:
+        cls = rng.choices(mix.classes, weights)[0]
+        drawn = (cls.input.sample(rng), cls.output.sample(rng))
+        fitted = fit_lengths(*drawn, context, policy)
+        prompt_seed = rng.getrandbits(63)
+        if fitted is None:
+            skipped += 1
+            continue
+        adjusted += fitted != drawn
+        requests.append(PlannedRequest(len(requests), cls.name, *fitted, cls.ignore_eos, when, prompt_seed))
+    return Plan(tuple(requests), mix.slos, adjusted, skipped, policy)
+
+
+def plan_from_trace(
+    trace: Sequence[TraceRequest],
+    slo: Slo,
+    count: int,
+    seed: int,
+    context: int,
+    policy: LengthPolicy,
+    time_scale: float | None,
+    arrivals: Arrivals | None = None,
+    class_name: str = "trace",
+) -> Plan:
+    """The first `count` requests of a trace. Times: the trace's own, multiplied by `time_scale` (0.5 replays
+    twice as fast), unless `arrivals` is given (or the trace has none), which then draws them."""
+    rng = random.Random(seed)
+    chosen = list(trace[:count])
+    if arrivals is not None or time_scale is None or any(r.arrival is None for r in chosen):
+        arrivals = arrivals or Arrivals()
+        times: Sequence[float | None] = (
+            arrivals.offsets(rng, len(chosen)) if arrivals.open_loop else [None] * len(chosen)
+        )
+    else:
+        times = [r.arrival * time_scale for r in chosen if r.arrival is not None]
+    requests: list[PlannedRequest] = []
+    adjusted = skipped = 0
+    for record, when in zip(chosen, times, strict=True):
+        drawn = (max(1, record.input_tokens), max(1, record.output_tokens))
+        fitted = fit_lengths(*drawn, context, policy)
+        prompt_seed = rng.getrandbits(63)
+        if fitted is None:
+            skipped += 1
+            continue
+        adjusted += fitted != drawn
+        requests.append(PlannedRequest(len(requests), class_name, *fitted, True, when, prompt_seed))
+    return Plan(tuple(requests), {class_name: slo}, adjusted, skipped, policy)

@@ -1,0 +1,110 @@
+"""Experiments: the same workload against each deployment on the same hardware, at one rate or a sweep.
+
+`make colocated` / `make disaggregated` run one mode at the main rate into results/<mode>/; `make compare`
+runs both modes over the rate sweep into results/compare/<mode>/rate-<r>/ and writes the report there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvloop
+
+from loadgen.main import measure
+from loadgen.results import format_summary
+from loadgen.runner import RunLimits
+from loadgen.spec import WorkloadSpec
+from pdsim.engine.config import EngineConfig
+from pdsim.launcher import ClusterSpec, started_cluster
+from pdsim.models.spec import ModelSpec
+from pdsim.node_config import NodeConfig
+
+MODES = ("colocated", "disaggregated")
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentConfig:
+    model: ModelSpec = field(default_factory=lambda: ModelSpec("small", dtype="bfloat16"))
+    workers: int = 2  # colocated
+    prefill: int = 1  # disaggregated
+    decode: int = 1
+    max_batch: int = 16
+    routing: str = "least-loaded"
+    workload: WorkloadSpec = field(default_factory=WorkloadSpec)
+    limits: RunLimits = field(default_factory=lambda: RunLimits(duration=30.0, warmup=4, drain_timeout=60.0))
+    rate: float = 2.0  # the main rate: `make colocated`/`disaggregated`, and the report's CDFs
+    rates: tuple[float, ...] = (1.0, 2.0, 3.0, 4.0)  # the sweep of `make compare`
+    output: Path = Path("results")
+
+    def __post_init__(self) -> None:
+        if self.rate <= 0 or any(r <= 0 for r in self.rates):
+            raise ValueError(f"rates must be > 0, got {self.rate} and {self.rates}")
+
+    def devices(self, mode: str) -> int:
+        return self.workers if mode == "colocated" else self.prefill + self.decode
+
+    def cluster(self, mode: str) -> ClusterSpec:
+        node = NodeConfig(model=self.model, engine=EngineConfig(max_batch=self.max_batch))
+        return ClusterSpec(mode, self.workers, self.prefill, self.decode, node, router_port=0, routing=self.routing)
+
+    def workload_at(self, rate: float) -> WorkloadSpec:
+        arrivals = dataclasses.replace(self.workload.arrivals, rate=rate)
+        # Enough requests for the whole duration, bounded: a plan never runs past `limits.duration` anyway.
+        count = math.ceil(rate * self.limits.duration * 1.5) + self.limits.warmup + 8
+        return dataclasses.replace(self.workload, arrivals=arrivals, count=count)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "model": self.model.model,
+            "dtype": self.model.dtype,
+            "device": self.model.device,
+            "max_batch": self.max_batch,
+            "colocated": f"{self.workers} workers",
+            "disaggregated": f"{self.prefill} prefill + {self.decode} decode",
+            "routing": self.routing,
+            "workload": self.workload.describe(),
+            "duration_s": self.limits.duration,
+            "warmup_requests": self.limits.warmup,
+            "rate": self.rate,
+            "rates": list(self.rates),
+        }
+
+
+def run_mode(config: ExperimentConfig, mode: str, rates: tuple[float, ...], output: Path) -> dict[float, Any]:
+    """Start the mode's cluster once and run each rate against it; one results directory per rate."""
+    summaries: dict[float, Any] = {}
+    with started_cluster(config.cluster(mode)) as launcher:
+        for rate in rates:
+            directory = output if len(rates) == 1 else output / f"rate-{rate:g}"
+            extra = {"mode": mode, "rate": rate, "devices": config.devices(mode), "experiment": config.describe()}
+            summaries[rate] = uvloop.run(
+                measure(
+                    launcher.router_address,
+                    config.workload_at(rate),
+                    config.limits,
+                    directory,
+                    label=f"{mode} @ {rate:g} req/s ",
+                    extra=extra,
+                )
+            )
+            print(format_summary(summaries[rate], f"== {mode} at {rate:g} req/s -> {directory}"), flush=True)
+    return summaries
+
+
+def run_single(config: ExperimentConfig, mode: str) -> int:
+    run_mode(config, mode, (config.rate,), config.output / mode)
+    return 0
+
+
+def run_compare(config: ExperimentConfig) -> Path:
+    from loadgen.report import write_report
+
+    rates = tuple(sorted({*config.rates, config.rate}))
+    directory = config.output / "compare"
+    for mode in MODES:
+        run_mode(config, mode, rates, directory / mode)
+    return write_report(directory, config.describe())
