@@ -41,7 +41,7 @@ test-all: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy pdsim prefill_node decode_node router tests benchmarks
+	$(PY) -m mypy pdsim prefill_node decode_node router loadgen tests benchmarks
 
 # Regenerate the protobuf stubs after editing proto/ (tests fail while they are stale).
 proto: $(STAMP)

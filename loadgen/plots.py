@@ -13,8 +13,17 @@ import matplotlib.pyplot as plt
 COLORS = {"colocated": "tab:orange", "disaggregated": "tab:blue"}
 
 
-def cdf_plot(series: Mapping[str, Sequence[float]], xlabel: str, title: str, path: Path, scale: float = 1.0) -> None:
-    """Empirical CDFs, one line per mode; values are multiplied by `scale` (e.g. 1000 for ms)."""
+def cdf_plot(
+    series: Mapping[str, Sequence[float]],
+    xlabel: str,
+    title: str,
+    path: Path,
+    scale: float = 1.0,
+    unit: str = "requests",
+    log_x: bool = False,
+) -> None:
+    """Empirical CDFs, one line per mode; values are multiplied by `scale` (e.g. 1000 for ms). A log x axis
+    keeps a long tail visible."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for mode, values in series.items():
         if not values:
@@ -23,11 +32,13 @@ def cdf_plot(series: Mapping[str, Sequence[float]], xlabel: str, title: str, pat
         ys = [(i + 1) / len(xs) for i in range(len(xs))]
         ax.step(xs, ys, where="post", label=f"{mode} (n={len(xs)})", color=COLORS.get(mode))
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("fraction of requests ≤ x")
+    ax.set_ylabel(f"fraction of {unit} ≤ x")
+    if log_x:
+        ax.set_xscale("log")
     ax.set_ylim(0, 1.01)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    ax.legend(loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

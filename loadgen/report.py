@@ -81,7 +81,8 @@ def write_report(directory: Path, experiment: dict[str, Any]) -> Path:
     itls = {m: [gap for x in metrics[m] for gap in x.itls] for m in MODES}
     cdf_plot(ttfts, "TTFT (s)", f"Time to first token {at}", directory / "ttft_cdf.png")
     cdf_plot(tpots, "TPOT (ms)", f"Time per output token {at}", directory / "tpot_cdf.png", scale=1e3)
-    cdf_plot(itls, "ITL (ms)", f"Inter-token latency (every gap) {at}", directory / "itl_cdf.png", scale=1e3)
+    cdf_plot(itls, "ITL (ms, log scale)", f"Inter-token latency (every gap) {at}", directory / "itl_cdf.png",
+             scale=1e3, unit="gaps", log_x=True)  # fmt: skip
     attainment = {m: [(r, s["slo_attainment"] * 100) for r, s in runs[m].items()] for m in MODES}
     goodput = {m: [(r, s["goodput"]) for r, s in runs[m].items()] for m in MODES}
     rate_plot(attainment, "SLO attainment (%)", "SLO attainment against offered rate",
@@ -107,6 +108,7 @@ def write_report(directory: Path, experiment: dict[str, Any]) -> Path:
         f"- workload: {experiment['workload']}; each rate sends for {experiment['duration_s']:g} s after "
         f"{experiment['warmup_requests']} uncounted warm-up requests; both modes get the identical request list",
         f"- rates swept: {', '.join(f'{r:g}' for r in sorted(runs['colocated']))} req/s",
+        *(f"- class {line}" for line in experiment.get("classes", [])),
         "- SLOs per class: "
         + "; ".join(
             f"{name}: TTFT ≤ {c['slo']['ttft']:g} s, TPOT ≤ {c['slo']['tpot'] * 1e3:g} ms"

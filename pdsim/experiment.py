@@ -15,6 +15,7 @@ from typing import Any
 import uvloop
 
 from loadgen.main import measure
+from loadgen.mix import load_mix
 from loadgen.results import format_summary
 from loadgen.runner import RunLimits
 from loadgen.spec import WorkloadSpec
@@ -66,12 +67,28 @@ class ExperimentConfig:
             "colocated": f"{self.workers} workers",
             "disaggregated": f"{self.prefill} prefill + {self.decode} decode",
             "routing": self.routing,
-            "workload": self.workload.describe(),
+            "workload": self._workload_text(),
+            "classes": self._classes(),
             "duration_s": self.limits.duration,
             "warmup_requests": self.limits.warmup,
             "rate": self.rate,
             "rates": list(self.rates),
         }
+
+    def _workload_text(self) -> str:
+        w = self.workload
+        source = f"trace {w.trace}" if w.trace else f"mix {w.mix}"
+        return f"{source}, {w.arrivals.kind.value} arrivals, seed {w.seed}, over-long lengths: {w.length_policy.value}"
+
+    def _classes(self) -> list[str]:
+        if self.workload.trace:
+            return []
+        mix = load_mix(self.workload.mix)
+        total = sum(c.weight for c in mix.classes)
+        return [
+            f"{c.name} ({c.weight / total:.0%}): input {c.input.describe()}, output {c.output.describe()} tokens"
+            for c in mix.classes
+        ]
 
 
 def run_mode(config: ExperimentConfig, mode: str, rates: tuple[float, ...], output: Path) -> dict[float, Any]:

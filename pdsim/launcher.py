@@ -118,8 +118,9 @@ class Launcher:
         self.stop_requested = threading.Event()
 
     def spawn(self, name: str, argv: list[str], cores: tuple[int, ...] | None = None) -> Child:
+        level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
         process = subprocess.Popen(
-            [sys.executable, "-m", "pdsim", *argv],
+            [sys.executable, "-m", "pdsim", "--log-level", level, *argv],
             stdout=subprocess.PIPE,
             text=True,
             start_new_session=True,

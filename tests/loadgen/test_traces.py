@@ -1,0 +1,66 @@
+"""The trace readers on the shared traces: row counts, units, and the length policy."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from loadgen.mix import Slo
+from loadgen.traces import parse_azure_timestamp, read_trace
+from loadgen.workload import LengthPolicy, fit_lengths, plan_from_trace
+
+
+def test_azure_traces() -> None:
+    code, conv = read_trace("azure-code"), read_trace("azure-conv")
+    assert (len(code), len(conv)) == (8819, 19366)
+    assert code[0].arrival == 0.0
+    assert all(b.arrival >= a.arrival for a, b in itertools.pairwise(code))  # type: ignore[operator]
+    span = code[-1].arrival
+    assert span is not None and 3000 < span < 3700  # about an hour, in seconds
+    assert code[0].input_tokens > 0 and code[0].output_tokens >= 0
+
+
+def test_azure_timestamps_keep_seven_fractional_digits_and_zones() -> None:
+    a = parse_azure_timestamp("2023-11-16 18:17:03.9799600")
+    b = parse_azure_timestamp("2023-11-16 18:17:04.0000001")
+    assert b - a == pytest.approx(0.0200401, abs=1e-6)
+    assert parse_azure_timestamp("2024-05-10 00:00:00.009930+00:00") - parse_azure_timestamp(
+        "2024-05-10 00:00:00+00:00"
+    ) == pytest.approx(0.00993, abs=1e-6)  # float seconds since the epoch resolve ~0.2 us
+    assert parse_azure_timestamp("2024-05-10 02:00:00+02:00") == parse_azure_timestamp("2024-05-10 00:00:00")
+
+
+def test_mooncake_and_sharegpt() -> None:
+    mooncake = read_trace("mooncake")
+    assert len(mooncake) == 3993
+    span = mooncake[-1].arrival
+    assert span is not None and 15 * 60 < span < 20 * 60  # milliseconds read as seconds: ~17 minutes
+    assert max(r.input_tokens for r in mooncake) > 10_000
+    sharegpt = read_trace("sharegpt")
+    assert len(sharegpt) == 17400 and all(r.arrival is None for r in sharegpt)
+    prompts = sorted(r.input_tokens for r in sharegpt)
+    assert prompts[len(prompts) // 2] == pytest.approx(143, abs=2)  # the README's p50
+
+
+def test_length_policies() -> None:
+    assert fit_lengths(100, 50, 200, LengthPolicy.CLIP) == (100, 50)  # fits: unchanged
+    assert fit_lengths(300, 50, 200, LengthPolicy.CLIP) == (150, 50)
+    assert fit_lengths(300, 500, 200, LengthPolicy.CLIP) == (100, 100)  # the output alone was too long
+    assert fit_lengths(300, 100, 200, LengthPolicy.SCALE) == (150, 50)
+    assert fit_lengths(300, 50, 200, LengthPolicy.SKIP) is None
+    for policy in LengthPolicy:
+        fitted = fit_lengths(30_000, 700, 4096, policy)
+        assert fitted is None or sum(fitted) <= 4096
+
+
+def test_trace_replay_reports_what_the_policy_changed() -> None:
+    trace = read_trace("mooncake")
+    slo = Slo(2.0, 0.1)
+    skip = plan_from_trace(trace, slo, 200, seed=0, context=4096, policy=LengthPolicy.SKIP, time_scale=0.5)
+    clip = plan_from_trace(trace, slo, 200, seed=0, context=4096, policy=LengthPolicy.CLIP, time_scale=0.5)
+    too_long = sum(1 for r in trace[:200] if r.input_tokens + r.output_tokens > 4096)
+    assert too_long > 0
+    assert (skip.skipped, skip.adjusted, len(skip.requests)) == (too_long, 0, 200 - too_long)
+    assert (clip.skipped, clip.adjusted, len(clip.requests)) == (0, too_long, 200)
+    assert clip.requests[10].send_at == pytest.approx(trace[10].arrival * 0.5)  # type: ignore[operator]
