@@ -24,15 +24,16 @@ class WorkerService(pb_grpc.WorkerServicer):
         request: pb.NodeRequest,
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[pb.TokenChunk]:
-        built = self._node.built
+        node = self._node
         events = EventStream()
         try:
-            engine_request = request_from_pb(request, built.info, self._node.config.default_max_tokens, events, context)
-            built.engine.submit(engine_request)
+            engine_request = request_from_pb(request, node.built.info, node.config.default_max_tokens, events, context)
+            with node.in_flight.hold(engine_request.request_id):
+                node.built.engine.submit(engine_request)
+                async for chunk in stream_tokens(events, node.built.engine, engine_request.request_id, context):
+                    yield chunk
         except PdsimError as error:
             await abort(context, error)
-        async for chunk in stream_tokens(events, built.engine, engine_request.request_id, context):
-            yield chunk
 
 
 class ColocatedNodeServer(NodeServer):

@@ -76,15 +76,25 @@ class DecodeService(pb_grpc.DecodeServicer):
         request: pb.DecodeRequest,
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[pb.TokenChunk]:
+        try:
+            with self._node.in_flight.hold(request.request_id):
+                async for chunk in self._decode(request, context):
+                    yield chunk
+        except PdsimError as error:
+            await abort(context, error)
+
+    async def _decode(
+        self, request: pb.DecodeRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.TokenChunk]:
         node = self._node
         info, engine = node.built.info, node.built.engine
+        params = sampling_from_pb(request.sampling, node.config.default_max_tokens)
+        if not 0 <= request.first_token < info.limits.vocab_size:
+            raise InvalidRequest(f"first_token {request.first_token} is outside the vocabulary")
+        entry = node.staging.claim(request.request_id)
         events = EventStream()
-        entry: StagedEntry | None = None
+        submitted = False
         try:
-            params = sampling_from_pb(request.sampling, node.config.default_max_tokens)
-            if not 0 <= request.first_token < info.limits.vocab_size:
-                raise InvalidRequest(f"first_token {request.first_token} is outside the vocabulary")
-            entry = node.staging.claim(request.request_id)
             validate_lengths(entry.num_tokens, params, info.limits)
             engine_request = Request(
                 request_id=request.request_id,
@@ -98,14 +108,13 @@ class DecodeService(pb_grpc.DecodeServicer):
             )
             reason = finish_reason(engine_request, info.eos_token_ids, info.limits.max_context)
             if reason is not None:  # generation already ended at the first token: nothing to decode
-                entry.release()
                 yield pb.TokenChunk(finish_reason=finish_to_pb(reason))
                 return
-            engine.submit(engine_request)
-        except PdsimError as error:
-            if entry is not None:
+            engine.submit(engine_request)  # from here the engine releases the staged KV
+            submitted = True
+        finally:
+            if not submitted:
                 entry.release()
-            await abort(context, error)
         async for chunk in stream_tokens(events, engine, request.request_id, context):
             yield chunk
 

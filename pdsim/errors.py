@@ -19,6 +19,12 @@ class InvalidRequest(PdsimError):
     code = "INVALID_ARGUMENT"
 
 
+class AlreadyExists(PdsimError):
+    """A request with this id is already in flight on the node."""
+
+    code = "ALREADY_EXISTS"
+
+
 class ResourceExhausted(PdsimError):
     """The node is full (KV space or queue); another node, or a later retry, may succeed."""
 

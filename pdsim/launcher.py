@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
@@ -96,10 +96,19 @@ def assign_cores(count: int, available: list[int]) -> list[tuple[int, ...]]:
     return [(available[i % len(available)],) for i in range(count)]
 
 
-def _die_with_parent() -> None:
-    if sys.platform.startswith("linux"):
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+# Loaded here, not in the child: between fork and exec only async-signal-safe work is safe (no dlopen).
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    def preexec() -> None:
+        if _LIBC is not None:
+            _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+            if os.getppid() != parent:  # the launcher died before prctl took effect
+                os._exit(1)
+
+    return preexec
 
 
 @dataclass
@@ -115,7 +124,6 @@ class Launcher:
         self.spec = spec
         self.children: list[Child] = []
         self._lines: queue.Queue[tuple[str, str]] = queue.Queue()
-        self.stop_requested = threading.Event()
 
     def spawn(self, name: str, argv: list[str], cores: tuple[int, ...] | None = None) -> Child:
         level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
@@ -124,7 +132,7 @@ class Launcher:
             stdout=subprocess.PIPE,
             text=True,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_die_with_parent(os.getpid()),
         )
         child = Child(name, process, cores=cores)
         self.children.append(child)
@@ -137,12 +145,10 @@ class Launcher:
             self._lines.put((name, line.strip()))
 
     def wait_ready(self, pending: list[Child], timeout: float) -> None:
-        """Collect each child's ready line (its address), failing fast if one exits or stop is asked."""
+        """Collect each child's ready line (its address), failing fast if one exits."""
         by_name = {c.name: c for c in pending}
         deadline = time.monotonic() + timeout
         while any(not c.address for c in pending):
-            if self.stop_requested.is_set():
-                raise InterruptedError("stopped during start-up")
             for child in pending:
                 if child.process.poll() is not None:
                     raise RuntimeError(f"{child.name} exited with code {child.process.returncode} during start-up")
@@ -163,18 +169,27 @@ class Launcher:
         return router.address
 
     def stop_all(self) -> None:
-        # The router first, so no new requests reach nodes that are going away.
-        for child in reversed(self.children):
-            if child.process.poll() is None:
-                child.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + _STOP_SECONDS
-        for child in reversed(self.children):
-            try:
-                child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                log.warning("%s did not stop in %.0f s; killing it", child.name, _STOP_SECONDS)
-                child.process.kill()
-                child.process.wait()
+        """SIGTERM the router, then the nodes (so no new request reaches a node going away); SIGKILL whatever
+        is still running after `_STOP_SECONDS`. Signals are ignored meanwhile: this cleanup is bounded."""
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            deadline = time.monotonic() + _STOP_SECONDS
+            routers = [c for c in self.children if c.name == "router"]
+            nodes = [c for c in self.children if c.name != "router"]
+            for group in (routers, nodes):
+                for child in group:
+                    if child.process.poll() is None:
+                        child.process.send_signal(signal.SIGTERM)
+                for child in group:
+                    try:
+                        child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                    except subprocess.TimeoutExpired:
+                        log.warning("%s did not stop in %.0f s; killing it", child.name, _STOP_SECONDS)
+                        child.process.kill()
+                        child.process.wait()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 @contextlib.contextmanager
@@ -191,24 +206,25 @@ def started_cluster(spec: ClusterSpec, launcher: Launcher | None = None) -> Iter
         launcher.stop_all()
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def run_cluster(spec: ClusterSpec) -> int:
-    launcher = Launcher(spec)
-
-    def request_stop(signum: int, frame: object) -> None:
-        launcher.stop_requested.set()
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    # SIGTERM behaves like Ctrl-C: whatever the launcher is doing (creating a model, waiting for health), it
+    # unwinds through `started_cluster`, which stops every child.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        with started_cluster(spec, launcher):
+        with started_cluster(spec) as launcher:
             _announce(launcher, spec)
-            while not launcher.stop_requested.wait(0.5):
+            while True:
+                time.sleep(0.5)
                 dead = [c for c in launcher.children if c.process.poll() is not None]
                 if dead:
                     print(f"pdsim up: {dead[0].name} exited with code {dead[0].process.returncode}", file=sys.stderr)
                     return 1
-            return 0
-    except InterruptedError:
+    except KeyboardInterrupt:
         return 0
     except (RuntimeError, TimeoutError) as error:
         print(f"pdsim up: {error}", file=sys.stderr)

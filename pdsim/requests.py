@@ -14,6 +14,8 @@ from enum import Enum
 from pdsim.errors import InvalidRequest
 
 DEFAULT_MAX_TOKENS = 16
+# Below this a temperature samples the argmax anyway; dividing logits by it would overflow to inf and NaN.
+GREEDY_TEMPERATURE = 1e-5
 
 
 class FinishReason(Enum):
@@ -23,7 +25,7 @@ class FinishReason(Enum):
 
 @dataclass(frozen=True, slots=True)
 class SamplingParams:
-    """Per-request sampling; temperature 0 is greedy."""
+    """Per-request sampling; temperature 0 (or anything below `GREEDY_TEMPERATURE`) is greedy."""
 
     temperature: float = 0.0
     top_p: float = 1.0
@@ -34,7 +36,7 @@ class SamplingParams:
 
     @property
     def greedy(self) -> bool:
-        return self.temperature == 0.0
+        return self.temperature < GREEDY_TEMPERATURE
 
 
 @dataclass(frozen=True, slots=True)

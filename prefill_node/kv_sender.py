@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import grpc
 
 from pdsim.engine.kv_store import SlotKvStore
-from pdsim.errors import ResourceExhausted, Unavailable
+from pdsim.errors import FailedPrecondition, ResourceExhausted, Unavailable
 from pdsim.kv_codec import KvHeader, encode_layer, make_header
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc.convert import encode_kv_chunk_frame, encode_kv_header_frame
@@ -17,8 +17,9 @@ from pdsim.rpc.server import insecure_channel
 from pdsim.rpc.status import error_from_rpc
 
 PUSH_KV_METHOD = f"/{pb.DESCRIPTOR.services_by_name['Decode'].full_name}/PushKv"
-# Refusals that mean "try the next decode node"; anything else fails the request.
-_TRY_NEXT = {grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE}
+# Refusals about the destination (full, down, unable to hold this KV): try the next decode node. Anything else
+# (a malformed or corrupted stream) would fail again elsewhere, so it fails the request.
+_TRY_NEXT = {grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.FAILED_PRECONDITION}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +41,7 @@ class KvSender:
     ) -> Delivery:
         """Send to the first destination that accepts; raise if none does."""
         header = make_header(request_id, self._fingerprint, self._store.layout, num_tokens, self._chunk_bytes)
-        refusals: list[grpc.aio.AioRpcError] = []
+        refusals: list[tuple[str, grpc.aio.AioRpcError]] = []
         for destination in destinations:
             push = self._channel(destination).stream_unary(
                 PUSH_KV_METHOD, request_serializer=None, response_deserializer=pb.PushKvReply.FromString
@@ -51,12 +52,16 @@ class KvSender:
             except grpc.aio.AioRpcError as error:
                 if error.code() not in _TRY_NEXT:
                     raise error_from_rpc(error, f"decode node {destination} refused the KV") from error
-                refusals.append(error)
+                refusals.append((destination, error))
                 continue
             return Delivery(destination, header.total_bytes, time.perf_counter() - started)
-        reasons = "; ".join(f"{d}: {e.code().name} {e.details()}" for d, e in zip(destinations, refusals, strict=False))
-        full = any(e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED for e in refusals)
-        raise (ResourceExhausted if full else Unavailable)(f"no decode node took the KV ({reasons})")
+        reasons = "; ".join(f"{d}: {e.code().name} {e.details()}" for d, e in refusals)
+        codes = {e.code() for _, e in refusals}
+        if grpc.StatusCode.RESOURCE_EXHAUSTED in codes:
+            raise ResourceExhausted(f"no decode node took the KV ({reasons})")
+        if codes == {grpc.StatusCode.FAILED_PRECONDITION}:
+            raise FailedPrecondition(f"no decode node can hold this KV ({reasons})")
+        raise Unavailable(f"no decode node took the KV ({reasons})")
 
     def _frames(self, header: KvHeader, slot: int) -> Iterator[bytes]:
         yield encode_kv_header_frame(header)

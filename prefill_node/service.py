@@ -28,43 +28,45 @@ class PrefillService(pb_grpc.PrefillServicer):
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[pb.PrefillEvent]:
         node = self._node
-        built = node.built
         events = EventStream()
         try:
             if not request.kv_destinations:
                 raise InvalidRequest("kv_destinations is empty: name at least one decode node")
             engine_request = request_from_pb(
-                request.request, built.info, node.config.default_max_tokens, events, context
+                request.request, node.built.info, node.config.default_max_tokens, events, context
             )
-            built.engine.submit(engine_request)
+            with node.in_flight.hold(engine_request.request_id):
+                node.built.engine.submit(engine_request)
+                try:
+                    async for event in self._prefill_and_push(engine_request.request_id, events, request, context):
+                        yield event
+                finally:
+                    node.built.engine.abort(engine_request.request_id)  # frees the slot: pushed, failed or abandoned
         except PdsimError as error:
             await abort(context, error)
-        request_id = engine_request.request_id
-        try:
-            event = await events.next()
-            if isinstance(event, Failure):
-                await abort(context, event.error)
-            assert isinstance(event, PrefillOutput), event
-            first = pb.FirstToken(token_id=event.first_token, finish_reason=finish_to_pb(event.finish_reason))
-            yield pb.PrefillEvent(first_token=first)
-            if event.finish_reason is not None:
-                return
-            try:
-                delivery = await node.sender.push(
-                    request_id,
-                    event.slot,
-                    event.num_tokens,
-                    list(request.kv_destinations),
-                    context.time_remaining(),
-                )
-            except PdsimError as error:
-                await abort(context, error)
-            delivered = pb.KvDelivered(
-                destination=delivery.destination, bytes=delivery.bytes, transfer_seconds=delivery.seconds
-            )
-            yield pb.PrefillEvent(kv_delivered=delivered)
-        finally:
-            built.engine.abort(request_id)  # frees the KV slot, whether pushed, failed or abandoned
+
+    async def _prefill_and_push(
+        self,
+        request_id: str,
+        events: EventStream,
+        request: pb.PrefillRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[pb.PrefillEvent]:
+        event = await events.next()
+        if isinstance(event, Failure):
+            raise event.error
+        assert isinstance(event, PrefillOutput), event
+        first = pb.FirstToken(token_id=event.first_token, finish_reason=finish_to_pb(event.finish_reason))
+        yield pb.PrefillEvent(first_token=first)
+        if event.finish_reason is not None:
+            return
+        delivery = await self._node.sender.push(
+            request_id, event.slot, event.num_tokens, list(request.kv_destinations), context.time_remaining()
+        )
+        delivered = pb.KvDelivered(
+            destination=delivery.destination, bytes=delivery.bytes, transfer_seconds=delivery.seconds
+        )
+        yield pb.PrefillEvent(kv_delivered=delivered)
 
 
 class PrefillNodeServer(NodeServer):

@@ -7,6 +7,7 @@ refuses for load or is unreachable before any token is produced is skipped for t
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
@@ -31,15 +32,36 @@ class Tokens:
 
 @dataclass(frozen=True, slots=True)
 class RoutedRequest:
-    request_id: str
+    request_id: str  # unique among this router's requests: what the nodes key on
     prompt_ids: list[int]
     params: SamplingParams
-    timeout: float | None  # seconds left of the client's deadline
+    deadline: float | None  # time.monotonic() of the client's deadline
+
+    def timeout(self) -> float | None:
+        """What is left of the client's deadline, for the next downstream call."""
+        return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
 
     def to_pb(self) -> pb.NodeRequest:
         return pb.NodeRequest(
             request_id=self.request_id, prompt_token_ids=self.prompt_ids, sampling=sampling_to_pb(self.params)
         )
+
+
+class _Refusals:
+    """Nodes that declined before producing anything; RESOURCE_EXHAUSTED only if one of them was full."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.seen: list[tuple[str, grpc.StatusCode, str]] = []
+
+    def add(self, node: NodeHandle, error: grpc.aio.AioRpcError) -> None:
+        self.seen.append((node.address, error.code(), error.details() or ""))
+
+    def error(self) -> PdsimError:
+        reasons = "; ".join(f"{address}: {code.name} {details}" for address, code, details in self.seen)
+        message = f"no {self.kind} could take the request: {reasons}"
+        full = any(code == grpc.StatusCode.RESOURCE_EXHAUSTED for _, code, _ in self.seen)
+        return ResourceExhausted(message) if full else Unavailable(message)
 
 
 class ColocatedMode:
@@ -48,10 +70,10 @@ class ColocatedMode:
         self._policy = policy
 
     async def generate(self, request: RoutedRequest) -> AsyncIterator[Tokens]:
-        refusals: list[str] = []
+        refusals = _Refusals("worker")
         for worker in self._policy.rank(self._workers):
             with worker.busy():
-                call = worker.worker.Generate(request.to_pb(), timeout=request.timeout)
+                call = worker.worker.Generate(request.to_pb(), timeout=request.timeout())
                 produced = False
                 try:
                     async for chunk in call:
@@ -61,51 +83,63 @@ class ColocatedMode:
                 except grpc.aio.AioRpcError as error:
                     if produced or error.code() not in _TRY_NEXT:
                         raise error_from_rpc(error, f"worker {worker.address}") from error
-                    refusals.append(f"{worker.address}: {error.details()}")
+                    refusals.add(worker, error)
                 finally:
                     call.cancel()
-        raise _no_node("worker", refusals)
+        raise refusals.error()
 
 
 class DisaggregatedMode:
-    def __init__(self, prefill: Sequence[NodeHandle], decode: Sequence[NodeHandle], policy: RoutingPolicy) -> None:
+    def __init__(
+        self,
+        prefill: Sequence[NodeHandle],
+        decode: Sequence[NodeHandle],
+        prefill_policy: RoutingPolicy,
+        decode_policy: RoutingPolicy,
+    ) -> None:
         self._prefill = prefill
-        self._decode = {node.address: node for node in decode}
-        self._policy = policy
+        self._decode = list(decode)
+        self._by_address = {node.address: node for node in decode}
+        self._prefill_policy = prefill_policy
+        self._decode_policy = decode_policy
 
     async def generate(self, request: RoutedRequest) -> AsyncIterator[Tokens]:
-        refusals: list[str] = []
-        destinations = [node.address for node in self._policy.rank(list(self._decode.values()))]
-        prefill_request = pb.PrefillRequest(request=request.to_pb(), kv_destinations=destinations)
-        for node in self._policy.rank(self._prefill):
-            first: pb.FirstToken | None = None
-            delivered: pb.KvDelivered | None = None
-            with node.busy():
-                call = node.prefill.Prefill(prefill_request, timeout=request.timeout)
-                try:
-                    async for event in call:
-                        if event.HasField("first_token"):
-                            first = event.first_token
-                            yield Tokens([first.token_id], finish_from_pb(first.finish_reason))
-                        else:
-                            delivered = event.kv_delivered
-                    if first is None:
-                        raise PdsimError(f"prefill node {node.address} ended without a first token")
-                    if first.finish_reason != pb.FINISH_REASON_UNSPECIFIED:
-                        return
-                    if delivered is None:
-                        raise PdsimError(f"prefill node {node.address} ended without delivering the KV")
-                except grpc.aio.AioRpcError as error:
-                    if first is not None or error.code() not in _TRY_NEXT:
-                        raise error_from_rpc(error, f"prefill node {node.address}") from error
-                    refusals.append(f"{node.address}: {error.details()}")
-                    continue
-                finally:
-                    call.cancel()
-            async for tokens in self._decode_on(self._decode[delivered.destination], request, first.token_id):
-                yield tokens
+        ranked = self._decode_policy.rank(self._decode)
+        prefill_request = pb.PrefillRequest(request=request.to_pb(), kv_destinations=[n.address for n in ranked])
+        refusals = _Refusals("prefill node")
+        first: pb.FirstToken | None = None
+        delivered: pb.KvDelivered | None = None
+        # Count the request against the decode node it will most likely land on while it is still in prefill:
+        # load reports lag, and a burst routed before any request reaches its decode node would otherwise
+        # pile onto one node.
+        with ranked[0].busy():
+            for node in self._prefill_policy.rank(self._prefill):
+                with node.busy():
+                    call = node.prefill.Prefill(prefill_request, timeout=request.timeout())
+                    try:
+                        async for event in call:
+                            if event.HasField("first_token"):
+                                first = event.first_token
+                                yield Tokens([first.token_id], finish_from_pb(first.finish_reason))
+                            else:
+                                delivered = event.kv_delivered
+                        break
+                    except grpc.aio.AioRpcError as error:
+                        if first is not None or error.code() not in _TRY_NEXT:
+                            raise error_from_rpc(error, f"prefill node {node.address}") from error
+                        refusals.add(node, error)
+                    finally:
+                        call.cancel()
+            else:
+                raise refusals.error()
+        if first is None:
+            raise PdsimError("the prefill node ended without a first token")
+        if first.finish_reason != pb.FINISH_REASON_UNSPECIFIED:
             return
-        raise _no_node("prefill node", refusals)
+        if delivered is None or delivered.destination not in self._by_address:
+            raise PdsimError(f"the prefill node did not deliver the KV to a known decode node ({delivered})")
+        async for tokens in self._decode_on(self._by_address[delivered.destination], request, first.token_id):
+            yield tokens
 
     @staticmethod
     async def _decode_on(node: NodeHandle, request: RoutedRequest, first_token: int) -> AsyncIterator[Tokens]:
@@ -113,7 +147,7 @@ class DisaggregatedMode:
             request_id=request.request_id, first_token=first_token, sampling=sampling_to_pb(request.params)
         )
         with node.busy():
-            call = node.decode.Decode(decode_request, timeout=request.timeout)
+            call = node.decode.Decode(decode_request, timeout=request.timeout())
             try:
                 async for chunk in call:
                     yield Tokens(chunk.token_ids, finish_from_pb(chunk.finish_reason))
@@ -121,8 +155,3 @@ class DisaggregatedMode:
                 raise error_from_rpc(error, f"decode node {node.address}") from error
             finally:
                 call.cancel()
-
-
-def _no_node(kind: str, refusals: list[str]) -> PdsimError:
-    message = f"no {kind} could take the request: " + "; ".join(refusals)
-    return ResourceExhausted(message) if refusals else Unavailable(message)

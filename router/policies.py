@@ -24,11 +24,16 @@ class RoundRobin:
 
 
 class LeastLoaded:
-    """Fewest requests first: this router's in-flight count (exact, instant) plus what the node last reported
-    queued beyond it; most free KV breaks ties."""
+    """Fewest requests first: this router's in-flight count (exact, instant) or what the node last reported,
+    whichever is larger; then most free KV; remaining ties rotate, so equal nodes share a burst."""
+
+    def __init__(self) -> None:
+        self._counter = itertools.count()
 
     def rank(self, nodes: Sequence[NodeHandle]) -> list[NodeHandle]:
-        return sorted(nodes, key=self._score)
+        turn = next(self._counter)
+        order = {id(node): (i - turn) % len(nodes) for i, node in enumerate(nodes)}
+        return sorted(nodes, key=lambda node: (*self._score(node), order[id(node)]))
 
     @staticmethod
     def _score(node: NodeHandle) -> tuple[int, int]:

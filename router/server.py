@@ -47,12 +47,17 @@ class RouterServer:
                 raise ValueError(f"{address} is a {infos[address].role} node, expected {role}")
         info = next(iter(infos.values()))
         tokenizer = RouterTokenizer(Path(config.tokenizer or info.model_path))
-        policy = make_policy(config.policy)
         nodes = self.pool.nodes
+        # One policy per pool: a round-robin counter shared by two pools would step both in lockstep.
         mode = (
-            ColocatedMode([nodes[a] for a in config.workers], policy)
+            ColocatedMode([nodes[a] for a in config.workers], make_policy(config.policy))
             if config.mode is Mode.COLOCATED
-            else DisaggregatedMode([nodes[a] for a in config.prefill], [nodes[a] for a in config.decode], policy)
+            else DisaggregatedMode(
+                [nodes[a] for a in config.prefill],
+                [nodes[a] for a in config.decode],
+                make_policy(config.policy),
+                make_policy(config.policy),
+            )
         )
         limits = ModelLimits(info.max_context, info.vocab_size)
         server = new_server()

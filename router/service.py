@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Protocol
@@ -48,7 +49,7 @@ class RouterService(pb_grpc.RouterServicer):
                 text = detokenizer.add(tokens.token_ids)
                 response = pb.GenerateResponse(token_ids=tokens.token_ids, text=text)
                 if first:
-                    response.request_id = routed.request_id
+                    response.request_id = request.request_id or routed.request_id
                     first = False
                 if tokens.finish_reason is not None:
                     response.text += detokenizer.flush()
@@ -70,11 +71,13 @@ class RouterService(pb_grpc.RouterServicer):
             raise InvalidRequest("prompt is missing: set text or token_ids")
         params = sampling_from_pb(request.sampling, self._default_max_tokens)
         validate_request(prompt, params, self._limits)
+        remaining = context.time_remaining()
         return RoutedRequest(
-            request_id=request.request_id or uuid.uuid4().hex,
+            # Nodes key requests on this id, so it is always the router's own: a client's id may repeat.
+            request_id=uuid.uuid4().hex,
             prompt_ids=prompt,
             params=params,
-            timeout=context.time_remaining(),
+            deadline=None if remaining is None else time.monotonic() + remaining,
         )
 
 

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable
 
 import grpc
 import pytest
 
-from decode_node.service import DecodeNodeServer
-from pdsim.kv_codec import KvChunk, encode_layer, make_header
+from pdsim.kv_codec import KvChunk
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
-from pdsim.rpc.convert import kv_header_to_pb
 from pdsim.rpc.server import insecure_channel
 from router.config import Mode
 from tests.cluster import cluster, node_config
+from tests.kv_messages import kv_messages
 from tests.rpc_client import complete, sampling
 from tests.waiting import eventually
 
@@ -84,22 +82,6 @@ def test_router_and_nodes_refuse_bad_requests_and_keep_serving(mode: Mode) -> No
 # ---------------------------------------------------------------- the decode node's KV intake
 
 
-def _kv_messages(
-    node: DecodeNodeServer, request_id: str, tokens: int, mutate: Callable[[list[KvChunk]], list[KvChunk]] = list,
-    fingerprint: str | None = None,
-) -> Iterator[pb.KvMessage]:  # fmt: skip
-    """A PushKv stream built with the protobuf library (the node decodes frames itself: this checks both agree)."""
-    info = node.built.info
-    header = make_header(request_id, fingerprint or info.fingerprint, info.layout, tokens, chunk_bytes=1000)
-    segments = [memoryview(os.urandom(header.segment_bytes)) for _ in range(2 * header.num_kv_heads)]
-    chunks = [c for layer in range(header.num_layers) for c in encode_layer(header, layer, segments)]
-    yield kv_header_to_pb(header)
-    for c in mutate(chunks):
-        yield pb.KvMessage(
-            chunk=pb.KvChunk(index=c.index, layer=c.layer, offset=c.offset, data=bytes(c.data), crc32=c.crc32)
-        )
-
-
 def _flip_a_byte(chunks: list[KvChunk]) -> list[KvChunk]:
     data = bytearray(chunks[2].data)  # a copy: the original is a view of the payload
     data[10] ^= 0x40
@@ -115,32 +97,33 @@ def test_decode_node_refuses_bad_kv_and_keeps_serving_others() -> None:
                 decode = pb_grpc.DecodeStub(node_channel)
                 # Requests in flight on the same decode node while it refuses bad pushes.
                 others = [
-                    asyncio.create_task(complete(router, pb.GenerateRequest(text=f"other {i}", sampling=sampling(40))))
+                    asyncio.create_task(complete(router, pb.GenerateRequest(text=f"other {i}", sampling=sampling(400))))
                     for i in range(3)
                 ]
-                await asyncio.sleep(0.2)
+                await eventually(lambda: node.load().running == 3, what="three requests decoding")
                 await _expect(
-                    decode.PushKv(_kv_messages(node, "flip", 30, _flip_a_byte)),
+                    decode.PushKv(kv_messages(node, "flip", 30, _flip_a_byte)),
                     grpc.StatusCode.DATA_LOSS, "chunk 2", "checksum",
                 )  # fmt: skip
                 await _expect(
-                    decode.PushKv(_kv_messages(node, "order", 30, lambda cs: [cs[1], cs[0], *cs[2:]])),
+                    decode.PushKv(kv_messages(node, "order", 30, lambda cs: [cs[1], cs[0], *cs[2:]])),
                     grpc.StatusCode.INVALID_ARGUMENT, "chunk 1 arrived out of order",
                 )  # fmt: skip
                 await _expect(
-                    decode.PushKv(_kv_messages(node, "missing", 30, lambda cs: cs[:-2])),
+                    decode.PushKv(kv_messages(node, "missing", 30, lambda cs: cs[:-2])),
                     grpc.StatusCode.DATA_LOSS, "ended after",
                 )  # fmt: skip
                 await _expect(
-                    decode.PushKv(_kv_messages(node, "alien", 30, fingerprint="0123456789abcdef")),
+                    decode.PushKv(kv_messages(node, "alien", 30, fingerprint="0123456789abcdef")),
                     grpc.StatusCode.FAILED_PRECONDITION, "'0123456789abcdef'", node.built.info.fingerprint,
                 )  # fmt: skip
                 await _expect(
                     _drain(decode.Decode(pb.DecodeRequest(request_id="never-pushed", first_token=1))),
                     grpc.StatusCode.NOT_FOUND, "'never-pushed'",
                 )  # fmt: skip
+                assert node.load().running == 3, "the others finished before the bad pushes: nothing was tested"
                 results = await asyncio.gather(*others)
-                assert [len(r.token_ids) for r in results] == [40, 40, 40]
+                assert [len(r.token_ids) for r in results] == [400, 400, 400]
             await eventually(lambda: sum(n.load().kv_bytes_held for n in c.decode) == 0, what="decode KV freed")
 
     asyncio.run(scenario())
@@ -154,7 +137,7 @@ def test_unclaimed_kv_is_freed_when_its_lease_ends() -> None:
             node = c.decode[0]
             async with insecure_channel(node.address) as node_channel:
                 decode = pb_grpc.DecodeStub(node_channel)
-                reply = await decode.PushKv(_kv_messages(node, "orphan", 50))
+                reply = await decode.PushKv(kv_messages(node, "orphan", 50))
                 assert reply.lease_seconds == pytest.approx(0.3)
                 assert node.load().kv_bytes_held == 50 * node.built.info.layout.bytes_per_token
                 await eventually(lambda: node.load().kv_bytes_held == 0, what="the lease freed the KV")

@@ -75,7 +75,7 @@ class BatchLog:
         return joined, left
 
 
-async def _run(mode: Mode, decode: int = 1) -> tuple[list[list[int]], list[int], tuple[bool, bool]]:
+async def _run(mode: Mode, decode: int = 1) -> tuple[list[list[int]], list[int], tuple[bool, bool], list[int]]:
     async with cluster(mode, workers=2, prefill=1, decode=decode) as c:
         log = BatchLog(c.nodes)
         async with insecure_channel(c.address) as channel:
@@ -89,15 +89,17 @@ async def _run(mode: Mode, decode: int = 1) -> tuple[list[list[int]], list[int],
             results = await asyncio.gather(*(one(i, p) for i, p in enumerate(_prompts())))
             text = await complete(stub, pb.GenerateRequest(text=TEXT, sampling=sampling(24)))
             await eventually(lambda: all(n.load().kv_bytes_held == 0 for n in c.nodes), what="all KV freed")
-        return list(results), text.token_ids, log.saw_join_and_leave_mid_flight()
+        served = [len(log.steps.get(n.address, [])) for n in (c.workers if mode is Mode.COLOCATED else c.decode)]
+        return list(results), text.token_ids, log.saw_join_and_leave_mid_flight(), served
 
 
 @pytest.mark.parametrize(("mode", "decode"), [(Mode.COLOCATED, 0), (Mode.DISAGGREGATED, 1), (Mode.DISAGGREGATED, 2)])
 def test_tokens_match_model_generate(mode: Mode, decode: int, reference: tuple[list[list[int]], list[int]]) -> None:
-    tokens, text_tokens, (joined, left) = asyncio.run(_run(mode, decode))
+    tokens, text_tokens, (joined, left), served = asyncio.run(_run(mode, decode))
     expected, expected_text = reference
     for i, (got, want) in enumerate(zip(tokens, expected, strict=True)):
         assert got == want, f"request {i} (prompt {PROMPT_LENS[i]}, max_tokens {MAX_TOKENS[i]})"
     assert text_tokens == expected_text
     assert joined, "no request joined a running batch mid-flight"
     assert left, "no request left a running batch while others went on"
+    assert all(steps > 0 for steps in served), f"a node decoded nothing: decode steps per node {served}"

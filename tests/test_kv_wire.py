@@ -56,3 +56,45 @@ def test_header_frames_and_unknown_fields() -> None:
 )
 def test_malformed_frames_become_invalid_request(frame: bytes) -> None:
     assert isinstance(decode_kv_frame(frame), InvalidRequest)
+
+
+def _chunk_message(**fields: object) -> bytes:
+    return pb.KvMessage(chunk=pb.KvChunk(**fields)).SerializeToString()  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        # A chunk split over two occurrences of the submessage: protobuf merges them.
+        _chunk_message(index=3, layer=1, offset=7) + _chunk_message(data=b"payload", crc32=42),
+        # A later occurrence overrides earlier scalar fields.
+        _chunk_message(index=1, data=b"old") + _chunk_message(index=9, data=b"new"),
+        # The oneof: a header then a chunk is a chunk.
+        pb.KvMessage(header=pb.KvHeader(request_id="r")).SerializeToString() + _chunk_message(index=4),
+        # int32 fields keep only their low 32 bits: index 2**32 + 5 reads as 5.
+        b"\x12\x06\x08" + bytes([0x85, 0x80, 0x80, 0x80, 0x10]),
+    ],
+)
+def test_decoding_matches_protobuf_on_merged_and_odd_encodings(frame: bytes) -> None:
+    expected = pb.KvMessage.FromString(frame)
+    decoded = decode_kv_frame(frame)
+    assert isinstance(decoded, KvChunk)
+    c = expected.chunk
+    assert (decoded.index, decoded.layer, decoded.offset, bytes(decoded.data), decoded.crc32) == (
+        c.index, c.layer, c.offset, c.data, c.crc32,
+    )  # fmt: skip
+
+
+def test_a_header_split_in_two_merges() -> None:
+    frame = (
+        pb.KvMessage(header=pb.KvHeader(request_id="r", num_layers=4)).SerializeToString()
+        + pb.KvMessage(header=pb.KvHeader(num_tokens=9, dtype="float16")).SerializeToString()
+    )
+    decoded = decode_kv_frame(frame)
+    assert isinstance(decoded, KvHeader)
+    assert (decoded.request_id, decoded.num_layers, decoded.num_tokens, decoded.dtype) == ("r", 4, 9, "float16")
+
+
+@pytest.mark.parametrize("frame", [b"\x15\x01\x02", b"\x00\x01", b"\x13\x14"])
+def test_truncated_fixed_fields_field_zero_and_groups_are_refused(frame: bytes) -> None:
+    assert isinstance(decode_kv_frame(frame), InvalidRequest)

@@ -1,4 +1,4 @@
-"""`pdsim up` starts a healthy cluster, serves `pdsim generate`, and leaves nothing behind on SIGINT."""
+"""`pdsim up` starts a healthy cluster, serves `pdsim generate`, and leaves nothing behind on SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
@@ -23,9 +23,14 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.mark.parametrize("mode_args", [["--mode", "colocated", "--workers", "2"],
-                                       ["--mode", "disaggregated", "--prefill", "1", "--decode", "1"]])  # fmt: skip
-def test_up_generate_and_stop_on_sigint(mode_args: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("mode_args", "stop_signal"),
+    [
+        (["--mode", "colocated", "--workers", "2"], signal.SIGINT),
+        (["--mode", "disaggregated", "--prefill", "1", "--decode", "1"], signal.SIGTERM),
+    ],
+)
+def test_up_generate_and_stop_on_a_signal(mode_args: list[str], stop_signal: signal.Signals) -> None:
     up = subprocess.Popen(
         [sys.executable, "-m", "pdsim", "--log-level", "WARNING", "up", *mode_args, "--port", "0"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -52,7 +57,7 @@ def test_up_generate_and_stop_on_sigint(mode_args: list[str]) -> None:
         assert "[7 tokens, prompt 2, length" in generated.stderr
 
         started = time.monotonic()
-        up.send_signal(signal.SIGINT)
+        up.send_signal(stop_signal)
         assert up.wait(timeout=10) == 0
         assert time.monotonic() - started < 6
         assert [pid for pid in pids if _alive(pid)] == []

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pdsim.engine.model_runner import ModelRunner
 from pdsim.engine.request import Phase, Request
 from pdsim.engine.schedulers import Batch, LoadSnapshot, Scheduler
-from pdsim.errors import PdsimError, ResourceExhausted
+from pdsim.errors import PdsimError, ResourceExhausted, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,8 @@ class Engine:
         self.steps = 0
         self._observers: list[StepObserver] = []
         self._inbox: queue.SimpleQueue[_Command | None] = queue.SimpleQueue()
+        self._admission = threading.Lock()
+        self._submitted = 0  # requests handed to the inbox that the scheduler has not queued yet
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
     # ---------------------------------------------------------------- any thread
@@ -63,9 +65,18 @@ class Engine:
         self._observers.append(observer)
 
     def submit(self, request: Request) -> None:
-        if len(self.scheduler.waiting) >= self.max_waiting:
-            raise ResourceExhausted(f"{self.max_waiting} requests are already queued on this node")
-        self._inbox.put(lambda s: s.add(request))
+        if not self._thread.is_alive():
+            raise Unavailable("this node's engine is not running")
+        with self._admission:
+            if len(self.scheduler.waiting) + self._submitted >= self.max_waiting:
+                raise ResourceExhausted(f"{self.max_waiting} requests are already queued on this node")
+            self._submitted += 1
+        self._inbox.put(lambda s: self._queue(s, request))
+
+    def _queue(self, scheduler: Scheduler, request: Request) -> None:
+        with self._admission:
+            self._submitted -= 1
+        scheduler.add(request)
 
     def abort(self, request_id: str) -> None:
         """Forget the request and free its KV (on a prefill node: once its KV has been pushed)."""
@@ -77,11 +88,18 @@ class Engine:
     # ---------------------------------------------------------------- engine thread
     def _loop(self) -> None:
         idle = True
-        while self._take_commands(block=idle):
-            batch = self.scheduler.schedule()
-            idle = batch is None
-            if batch is not None:
-                self._step(batch)
+        while True:
+            try:
+                if not self._take_commands(block=idle):
+                    return
+                batch = self.scheduler.schedule()
+                idle = batch is None
+                if batch is not None:
+                    self._step(batch)
+            except Exception as exc:  # the engine must outlive any one request's failure
+                log.exception("engine error; failing every request this node holds")
+                self.scheduler.fail_all(PdsimError(f"engine error: {exc}"))
+                idle = True
 
     def _take_commands(self, block: bool) -> bool:
         """Apply queued commands (waiting a little when idle); False once stop was asked."""
@@ -127,4 +145,7 @@ class Engine:
             load.running,
         )
         for observer in self._observers:
-            observer(stats)
+            try:
+                observer(stats)
+            except Exception:  # a broken observer (metrics, tests) must not stop serving
+                log.exception("step observer failed")

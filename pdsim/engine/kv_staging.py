@@ -17,7 +17,7 @@ from collections.abc import Callable
 import torch
 
 from pdsim.engine.dtypes import torch_dtype
-from pdsim.errors import InvalidRequest, NotFound, ResourceExhausted
+from pdsim.errors import AlreadyExists, FailedPrecondition, NotFound, ResourceExhausted
 from pdsim.kv_layout import KvLayout
 
 
@@ -31,7 +31,8 @@ class StagedEntry:
         self.num_tokens = num_tokens
         self.start = start  # where in the arena
         self.buffer = buffer
-        self.expires_at: float | None = None  # set when complete; None again once claimed
+        self.expires_at: float | None = None  # set when complete, until claimed
+        self.claimed = False
 
     @property
     def nbytes(self) -> int:
@@ -66,13 +67,20 @@ class KvStaging:
 
     def reserve(self, request_id: str, num_tokens: int) -> StagedEntry:
         nbytes = num_tokens * self.layout.bytes_per_token
+        if nbytes > self.capacity_bytes:
+            raise FailedPrecondition(
+                f"KV of {num_tokens} tokens ({nbytes} bytes) can never fit this node's staging area of "
+                f"{self.capacity_bytes} bytes; start it with more --staging-tokens"
+            )
         with self._lock:
             if request_id in self._entries:
-                raise InvalidRequest(f"KV for request {request_id!r} is already held on this node")
+                raise AlreadyExists(f"KV for request {request_id!r} is already held on this node")
             start = self._allocate(nbytes)
             if start is None:
+                free = self.capacity_bytes - self._held_bytes
+                why = "not enough free" if free < nbytes else f"{free} bytes free but not contiguous"
                 raise ResourceExhausted(
-                    f"no room for {nbytes} bytes of KV: {self._held_bytes} of {self.capacity_bytes} held"
+                    f"no room for {nbytes} bytes of KV ({why}): {self._held_bytes} of {self.capacity_bytes} held"
                 )
             entry = StagedEntry(self, request_id, self.layout, num_tokens, start, self._arena[start : start + nbytes])
             self._entries[request_id] = entry
@@ -88,10 +96,14 @@ class KvStaging:
         """Hand complete KV to a Decode; from then on only `release` frees it."""
         with self._lock:
             entry = self._entries.get(request_id)
-            if entry is None or entry.expires_at is None:
-                state = "is still arriving" if entry is not None else "is unknown or its lease expired"
-                raise NotFound(f"no KV to decode for request {request_id!r}: it {state}")
+            if entry is None:
+                raise NotFound(f"no KV to decode for request {request_id!r}: it is unknown or its lease expired")
+            if entry.claimed:
+                raise NotFound(f"the KV of request {request_id!r} is already claimed by another Decode")
+            if entry.expires_at is None:
+                raise NotFound(f"the KV of request {request_id!r} is still arriving")
             entry.expires_at = None
+            entry.claimed = True
             return entry
 
     def release(self, entry: StagedEntry) -> None:

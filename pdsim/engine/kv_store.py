@@ -52,8 +52,9 @@ class SlotKvStore:
         if num_tokens > self.max_tokens:
             raise ValueError(f"{num_tokens} tokens do not fit a slot of {self.max_tokens}")
         for layer, (keys, values) in enumerate(zip(self.keys, self.values, strict=True)):
-            keys[slot, :, :num_tokens].copy_(block[layer, 0], non_blocking=True)
-            values[slot, :, :num_tokens].copy_(block[layer, 1], non_blocking=True)
+            # Blocking: the caller frees `block`'s memory right after.
+            keys[slot, :, :num_tokens].copy_(block[layer, 0])
+            values[slot, :, :num_tokens].copy_(block[layer, 1])
 
 
 def _bytes_view(tensor: torch.Tensor) -> memoryview:

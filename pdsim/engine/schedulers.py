@@ -96,9 +96,19 @@ class Scheduler(ABC):
     @abstractmethod
     def load(self) -> LoadSnapshot: ...
 
+    @abstractmethod
+    def requests(self) -> list[Request]:
+        """Every request the scheduler holds, queued or running."""
+
     def fail(self, batch: Batch, error: PdsimError) -> None:
         """The step itself failed: fail its requests and free their KV."""
         for request in batch.requests:
+            self.abort(request.request_id)
+            request.emit(Failure(error))
+
+    def fail_all(self, error: PdsimError) -> None:
+        """Something outside any one step failed: fail everything, so no client waits forever."""
+        for request in self.requests():
             self.abort(request.request_id)
             request.emit(Failure(error))
 
@@ -144,6 +154,9 @@ class _DecodingScheduler(Scheduler):
         for request, token in zip(requests, tokens, strict=True):
             if self._append_token(request, token):
                 self.running.leave(request)
+
+    def requests(self) -> list[Request]:
+        return [*self.waiting, *self.running.requests]
 
     def _decode_batch(self) -> Batch | None:
         return Batch(Phase.DECODE, list(self.running.requests)) if self.running else None
@@ -246,6 +259,9 @@ class PrefillScheduler(Scheduler):
                 self._free(request)
                 slot = -1
             request.emit(PrefillOutput(token, reason, slot, request.prompt_len))
+
+    def requests(self) -> list[Request]:
+        return [*self.waiting, *self.held.values()]
 
     def release(self, request_id: str) -> None:
         request = self.held.pop(request_id, None)

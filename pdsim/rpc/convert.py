@@ -112,11 +112,14 @@ def _read_varint(view: memoryview, pos: int) -> tuple[int, int]:
 
 
 def _fields(view: memoryview) -> Iterator[tuple[int, int | memoryview]]:
-    """(field number, value) pairs: ints for varints, views for length-delimited fields; others skipped."""
+    """(field number, value) pairs: ints for varints, views for length-delimited fields; fixed-width fields are
+    skipped (KvMessage has none). Groups, field number 0 and truncated fields are errors, as in protobuf."""
     pos = 0
     while pos < len(view):
         key, pos = _read_varint(view, pos)
         number, wire = key >> 3, key & 7
+        if number == 0:
+            raise ValueError("field number 0")
         if wire == _VARINT:
             value, pos = _read_varint(view, pos)
             yield number, value
@@ -128,11 +131,18 @@ def _fields(view: memoryview) -> Iterator[tuple[int, int | memoryview]]:
             pos += length
         elif wire in (_FIXED64, _FIXED32):
             pos += 8 if wire == _FIXED64 else 4
+            if pos > len(view):
+                raise ValueError("truncated fixed-width field")
         else:
             raise ValueError(f"unsupported wire type {wire}")
 
 
-def _signed(value: int) -> int:
+def _int32(value: int) -> int:
+    value &= 0xFFFFFFFF  # protobuf truncates an int32 varint to its low 32 bits
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+def _int64(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
@@ -156,29 +166,36 @@ KvFrame = KvHeader | KvChunk | None  # None: a message with neither part set
 
 
 def decode_kv_frame(frame: bytes) -> KvFrame | InvalidRequest:
-    """A received `KvMessage`, its chunk data a view of `frame`. Malformed input is returned as an error for
+    """A received `KvMessage`, its chunk data a view of `frame`. As protobuf does, repeated occurrences of the
+    set oneof member merge, and setting the other member clears it. Malformed input is returned as an error for
     the servicer to raise (an exception here would surface as an opaque INTERNAL status)."""
     try:
-        part: KvFrame = None
+        which: int | None = None
+        parts: list[memoryview] = []
         for number, value in _fields(memoryview(frame)):
-            if number == 1 and isinstance(value, memoryview):
-                part = kv_header_from_pb(pb.KvHeader.FromString(value.tobytes()))
-            elif number == 2 and isinstance(value, memoryview):
-                part = _decode_chunk(value)
-        return part
+            if number in (1, 2) and isinstance(value, memoryview):
+                if number != which:
+                    which, parts = number, []
+                parts.append(value)
+        if which == 1:
+            return kv_header_from_pb(pb.KvHeader.FromString(b"".join(p.tobytes() for p in parts)))
+        if which == 2:
+            return _decode_chunk(parts)
+        return None
     except Exception as error:
         return InvalidRequest(f"malformed KvMessage: {error}")
 
 
-def _decode_chunk(view: memoryview) -> KvChunk:
+def _decode_chunk(parts: list[memoryview]) -> KvChunk:
     ints = {1: 0, 2: 0, 3: 0, 5: 0}
     data = memoryview(b"")
-    for number, value in _fields(view):
-        if isinstance(value, memoryview):
-            if number == 4:
-                data = value
-        elif number in ints:
-            ints[number] = value
+    for part in parts:
+        for number, value in _fields(part):
+            if isinstance(value, memoryview):
+                if number == 4:
+                    data = value
+            elif number in ints:
+                ints[number] = value
     return KvChunk(
-        index=_signed(ints[1]), layer=_signed(ints[2]), offset=_signed(ints[3]), data=data, crc32=ints[5] & 0xFFFFFFFF
+        index=_int32(ints[1]), layer=_int32(ints[2]), offset=_int64(ints[3]), data=data, crc32=ints[5] & 0xFFFFFFFF
     )

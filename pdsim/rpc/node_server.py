@@ -14,7 +14,7 @@ from pdsim.engine.build import BuiltEngine, Role, build_engine
 from pdsim.engine.schedulers import LoadSnapshot
 from pdsim.node_config import NodeConfig
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
-from pdsim.rpc.node_service import NodeService
+from pdsim.rpc.node_service import InFlight, NodeService
 from pdsim.rpc.server import add_health, bind, new_server, set_serving
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,7 @@ class NodeServer:
         self.address = ""
         self._server: grpc.aio.Server | None = None
         self._built: BuiltEngine | None = None
+        self.in_flight = InFlight()
 
     @property
     def built(self) -> BuiltEngine:
@@ -57,9 +58,10 @@ class NodeServer:
         return self.address
 
     async def stop(self, grace: float = 1.0) -> None:
-        await self._on_stopping()
+        # The server first: requests in their grace period may still use the role's channels and tasks.
         if self._server is not None:
             await self._server.stop(grace)
+        await self._on_stopping()
         if self._built is not None:
             await asyncio.to_thread(self._built.engine.stop)
 

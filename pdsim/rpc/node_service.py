@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import grpc
 
 from pdsim.engine.engine import Engine
 from pdsim.engine.request import EngineEvent, Failure, Request, TokenOutput
 from pdsim.engine.schedulers import LoadSnapshot
+from pdsim.errors import AlreadyExists
 from pdsim.models.loading import ModelInfo
 from pdsim.requests import validate_request
 from pdsim.rpc import pdsim_pb2 as pb
@@ -28,10 +30,30 @@ class EventStream:
         self._queue: asyncio.Queue[EngineEvent] = asyncio.Queue()
 
     def emit(self, event: EngineEvent) -> None:  # called on the engine thread
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, event)
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the node is shutting down, nobody listens
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, event)
 
     async def next(self) -> EngineEvent:
         return await self._queue.get()
+
+
+class InFlight:
+    """Request ids a node is serving now. The engine keys requests on their id, so a second request with an id
+    already in flight is refused rather than allowed to alias the first (the router's ids are unique; a
+    client talking to a node directly might repeat one). Used on the event loop only."""
+
+    def __init__(self) -> None:
+        self._ids: set[str] = set()
+
+    @contextlib.contextmanager
+    def hold(self, request_id: str) -> Iterator[None]:
+        if request_id in self._ids:
+            raise AlreadyExists(f"request id {request_id!r} is already in flight on this node")
+        self._ids.add(request_id)
+        try:
+            yield
+        finally:
+            self._ids.discard(request_id)
 
 
 def deadline_of(context: grpc.aio.ServicerContext) -> float | None:

@@ -27,6 +27,10 @@ _ERRORS_BY_CODE = {
 
 
 def error_from_rpc(error: grpc.aio.AioRpcError, where: str) -> PdsimError:
-    """A downstream RPC's failure as a pdsim error with the same status, its message prefixed by `where`."""
-    cls = _ERRORS_BY_CODE.get(error.code().name, PdsimError)
+    """A downstream RPC's failure as a pdsim error with the same status, its message prefixed by `where`.
+    A downstream CANCELLED (that node is shutting down; our own client did not cancel) is UNAVAILABLE."""
+    code = error.code()
+    if code == grpc.StatusCode.CANCELLED:
+        return errors.Unavailable(f"{where}: cancelled ({error.details()})")
+    cls = _ERRORS_BY_CODE.get(code.name, PdsimError)
     return cls(f"{where}: {error.details()}")
