@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 
@@ -64,3 +65,14 @@ def test_trace_replay_reports_what_the_policy_changed() -> None:
     assert (skip.skipped, skip.adjusted, len(skip.requests)) == (too_long, 0, 200 - too_long)
     assert (clip.skipped, clip.adjusted, len(clip.requests)) == (0, too_long, 200)
     assert clip.requests[10].send_at == pytest.approx(trace[10].arrival * 0.5)  # type: ignore[operator]
+
+
+def test_burstgpt_csv(tmp_path: Path) -> None:
+    path = tmp_path / "burst.csv"
+    path.write_text(
+        "Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n"
+        "5,ChatGPT,472,18,490,Conversation log\n"
+        "45.5,GPT-4,1087,0,1087,API log\n"
+    )
+    trace = read_trace(str(path))
+    assert [(r.arrival, r.input_tokens, r.output_tokens) for r in trace] == [(0.0, 472, 18), (40.5, 1087, 0)]
