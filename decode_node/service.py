@@ -46,6 +46,7 @@ class DecodeService(pb_grpc.DecodeServicer):
         """Frames arrive decoded by `decode_kv_frame` (see `_add_services`), chunk data as views."""
         info, staging = self._node.built.info, self._node.staging
         entry: StagedEntry | None = None
+        committed = False
         try:
             header = _checked(await anext(aiter(request_iterator), None))
             if not isinstance(header, KvHeader):
@@ -60,16 +61,14 @@ class DecodeService(pb_grpc.DecodeServicer):
                 assembler.add(chunk)
             assembler.finish()
             staging.commit(entry)
+            committed = True
             return pb.PushKvReply(bytes_received=header.total_bytes, lease_seconds=staging.lease_seconds)
         except PdsimError as error:
-            if entry is not None:
-                entry.release()
             await abort(context, error)
-            raise AssertionError("unreachable") from error
-        except BaseException:
-            if entry is not None:
+            raise AssertionError("unreachable") from error  # abort() raises
+        finally:
+            if entry is not None and not committed:  # refused, corrupted, cancelled: nothing is kept
                 entry.release()
-            raise
 
     async def Decode(
         self,

@@ -9,6 +9,8 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 COLORS = {"colocated": "tab:orange", "disaggregated": "tab:blue"}
 
@@ -36,12 +38,7 @@ def cdf_plot(
     if log_x:
         ax.set_xscale("log")
     ax.set_ylim(0, 1.01)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _finish(fig, ax, title, path)
 
 
 def rate_plot(
@@ -66,6 +63,10 @@ def rate_plot(
     ax.set_xlabel("offered rate (requests/s)")
     ax.set_ylabel(ylabel)
     ax.set_xlim(left=0)
+    _finish(fig, ax, title, path)
+
+
+def _finish(fig: Figure, ax: Axes, title: str, path: Path) -> None:
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="best")

@@ -22,6 +22,7 @@ from loadgen.results import read_records
 
 MODES = ("colocated", "disaggregated")
 ATTAINMENT_TARGET = 0.9
+VERDICT_MARGIN = 0.1  # relative differences smaller than this are reported as no clear difference
 
 
 def _load(directory: Path) -> dict[str, dict[float, dict[str, Any]]]:
@@ -172,22 +173,29 @@ def write_report(directory: Path, experiment: dict[str, Any]) -> Path:
     return report
 
 
+def verdict(expected_larger: float, expected_smaller: float) -> str:
+    """Whether `expected_larger` exceeds `expected_smaller`, calling differences within the margin a tie:
+    one run on a shared machine does not resolve them."""
+    if any(math.isnan(v) for v in (expected_larger, expected_smaller)):
+        return "not measurable here"
+    scale = max(abs(expected_larger), abs(expected_smaller), 1e-12)
+    if abs(expected_larger - expected_smaller) <= VERDICT_MARGIN * scale:
+        return f"no clear difference here (within {VERDICT_MARGIN:.0%})"
+    return "holds here" if expected_larger > expected_smaller else "does **not** hold here"
+
+
 def _expectations(main: dict[str, dict[str, Any]], runs: dict[str, dict[float, dict[str, Any]]]) -> list[str]:
     co, dis = main["colocated"], main["disaggregated"]
     out = []
-
-    def verdict(holds: bool) -> str:
-        return "holds here" if holds else "does **not** hold here"
-
     itl = (co["itl_s"]["p99"], dis["itl_s"]["p99"])
     out.append(
         f"- Colocated decodes stall behind long prefills, so its ITL tail is longer: ITL p99 colocated "
-        f"{_ms(itl[0])} ms vs disaggregated {_ms(itl[1])} ms — {verdict(itl[0] > itl[1])}."
+        f"{_ms(itl[0])} ms vs disaggregated {_ms(itl[1])} ms — {verdict(itl[0], itl[1])}."
     )
     tpot = (co["tpot_s"]["p90"], dis["tpot_s"]["p90"])
     out.append(
         f"- Disaggregation protects TPOT: TPOT p90 colocated {_ms(tpot[0])} ms vs disaggregated {_ms(tpot[1])} ms "
-        f"— {verdict(tpot[1] < tpot[0])}."
+        f"— {verdict(tpot[0], tpot[1])}."
     )
     rates = sorted(set(runs["colocated"]) & set(runs["disaggregated"]))
     if len(rates) >= 2:
@@ -196,12 +204,12 @@ def _expectations(main: dict[str, dict[str, Any]], runs: dict[str, dict[float, d
         out.append(
             f"- Disaggregated TPOT stays flatter as load grows: median TPOT rises by {_ms(spread['disaggregated'])} ms "
             f"from {low:g} to {high:g} req/s disaggregated vs {_ms(spread['colocated'])} ms colocated — "
-            f"{verdict(spread['disaggregated'] < spread['colocated'])}."
+            f"{verdict(spread['colocated'], spread['disaggregated'])}."
         )
     ttft = (co["ttft_s"]["median"], dis["ttft_s"]["median"])
     out.append(
         f"- Disaggregation pays in TTFT (one prefill device queues every prompt; KV transfer follows it): TTFT "
-        f"median colocated {_ms(ttft[0])} ms vs disaggregated {_ms(ttft[1])} ms — {verdict(ttft[1] > ttft[0])}."
+        f"median colocated {_ms(ttft[0])} ms vs disaggregated {_ms(ttft[1])} ms — {verdict(ttft[1], ttft[0])}."
     )
     out.append(
         "- In pdsim the first token is streamed as soon as the prefill samples it; the KV transfer happens before "

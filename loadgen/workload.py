@@ -67,23 +67,36 @@ def fit_lengths(input_tokens: int, output_tokens: int, context: int, policy: Len
     return min(input_tokens, context - output_tokens), output_tokens
 
 
+class _PlanBuilder:
+    """Fits each drawn request to the context by the policy, numbering what is kept and counting the rest."""
+
+    def __init__(self, context: int, policy: LengthPolicy) -> None:
+        self.context, self.policy = context, policy
+        self.requests: list[PlannedRequest] = []
+        self.adjusted = self.skipped = 0
+
+    def add(self, cls: str, drawn: tuple[int, int], ignore_eos: bool, when: float | None, prompt_seed: int) -> None:
+        fitted = fit_lengths(*drawn, self.context, self.policy)
+        if fitted is None:
+            self.skipped += 1
+            return
+        self.adjusted += fitted != drawn
+        self.requests.append(PlannedRequest(len(self.requests), cls, *fitted, ignore_eos, when, prompt_seed))
+
+    def plan(self, slos: dict[str, Slo]) -> Plan:
+        return Plan(tuple(self.requests), slos, self.adjusted, self.skipped, self.policy)
+
+
 def plan_from_mix(mix: Mix, arrivals: Arrivals, count: int, seed: int, context: int, policy: LengthPolicy) -> Plan:
     rng = random.Random(seed)
     times: Sequence[float | None] = arrivals.offsets(rng, count) if arrivals.open_loop else [None] * count
     weights = [c.weight for c in mix.classes]
-    requests: list[PlannedRequest] = []
-    adjusted = skipped = 0
+    builder = _PlanBuilder(context, policy)
     for when in times:
         cls = rng.choices(mix.classes, weights)[0]
         drawn = (cls.input.sample(rng), cls.output.sample(rng))
-        fitted = fit_lengths(*drawn, context, policy)
-        prompt_seed = rng.getrandbits(63)
-        if fitted is None:
-            skipped += 1
-            continue
-        adjusted += fitted != drawn
-        requests.append(PlannedRequest(len(requests), cls.name, *fitted, cls.ignore_eos, when, prompt_seed))
-    return Plan(tuple(requests), mix.slos, adjusted, skipped, policy)
+        builder.add(cls.name, drawn, cls.ignore_eos, when, rng.getrandbits(63))
+    return builder.plan(mix.slos)
 
 
 def plan_from_trace(
@@ -108,15 +121,8 @@ def plan_from_trace(
         )
     else:
         times = [r.arrival * time_scale for r in chosen if r.arrival is not None]
-    requests: list[PlannedRequest] = []
-    adjusted = skipped = 0
+    builder = _PlanBuilder(context, policy)
     for record, when in zip(chosen, times, strict=True):
         drawn = (max(1, record.input_tokens), max(1, record.output_tokens))
-        fitted = fit_lengths(*drawn, context, policy)
-        prompt_seed = rng.getrandbits(63)
-        if fitted is None:
-            skipped += 1
-            continue
-        adjusted += fitted != drawn
-        requests.append(PlannedRequest(len(requests), class_name, *fitted, True, when, prompt_seed))
-    return Plan(tuple(requests), {class_name: slo}, adjusted, skipped, policy)
+        builder.add(class_name, drawn, True, when, rng.getrandbits(63))
+    return builder.plan({class_name: slo})

@@ -37,7 +37,7 @@ class ExperimentConfig:
     routing: str = "least-loaded"
     workload: WorkloadSpec = field(default_factory=WorkloadSpec)
     limits: RunLimits = field(default_factory=lambda: RunLimits(duration=30.0, warmup=4, drain_timeout=60.0))
-    rate: float = 2.0  # the main rate: `make colocated`/`disaggregated`, and the report's CDFs
+    rate: float = 3.0  # the main rate: `make colocated`/`disaggregated`, and the report's CDFs
     rates: tuple[float, ...] = (1.0, 2.0, 3.0, 4.0)  # the sweep of `make compare`
     output: Path = Path("results")
 

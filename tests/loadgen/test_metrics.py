@@ -137,3 +137,12 @@ def test_client_measures_what_the_fake_server_scripted() -> None:
     # 0: TTFT 0.1, TPOT 0.05 -> meets; 1: TTFT 0.4 -> misses; 2 fails; 3: one token, TTFT 0.05 -> meets.
     assert (s["sent"], s["completed"], s["failed"], s["met_slo"]) == (4, 3, 1, 2)
     assert s["slo_attainment"] == pytest.approx(0.5)
+
+
+def test_report_verdicts_call_small_differences_a_tie() -> None:
+    from loadgen.report import verdict
+
+    assert verdict(120.0, 100.0) == "holds here"
+    assert verdict(100.0, 120.0) == "does **not** hold here"
+    assert verdict(87.0, 86.0).startswith("no clear difference")
+    assert verdict(math.nan, 1.0) == "not measurable here"
