@@ -59,14 +59,15 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--context", type=int, default=256)
     parser.add_argument("--batches", default="1,8,32")
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=16, help="decode steps per round")
+    parser.add_argument("--rounds", type=int, default=3, help="ours and the baseline alternate, round by round")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     batches = [int(b) for b in args.batches.split(",")]
 
     model, info = load_model(ModelSpec(args.model, dtype=args.dtype))
-    store = SlotKvStore(info.layout, max(batches), args.context + args.steps + 1, "cpu")
+    store = SlotKvStore(info.layout, max(batches), args.context + args.steps + 1, "cpu")  # rounds reuse the slots
     runner = HfModelRunner(model, store)
     bare = AutoModelForCausalLM.from_pretrained(
         resolve_model_path(args.model), dtype=torch_dtype(args.dtype), attn_implementation="sdpa"
@@ -75,9 +76,14 @@ def main() -> None:
     print(f"model {info.name} {args.dtype}, context {args.context}, {args.steps} steps, {args.threads} thread(s)")
     print(f"{'batch':>5} {'pdsim ms/step':>14} {'bare ms/step':>13} {'pdsim/bare':>11}")
     for batch in batches:
-        ours = statistics.median(time_ours(runner, batch, args.context, args.steps)[2:])
-        base = statistics.median(time_bare(bare, batch, args.context, args.steps)[2:])
-        print(f"{batch:>5} {ours * 1e3:>14.2f} {base * 1e3:>13.2f} {ours / base:>11.2f}")
+        # Alternating rounds, so that drift on a shared machine lands on both sides; the first steps warm up.
+        ours: list[float] = []
+        base: list[float] = []
+        for _ in range(args.rounds):
+            ours += time_ours(runner, batch, args.context, args.steps)[2:]
+            base += time_bare(bare, batch, args.context, args.steps)[2:]
+        mine, theirs = statistics.median(ours), statistics.median(base)
+        print(f"{batch:>5} {mine * 1e3:>14.2f} {theirs * 1e3:>13.2f} {mine / theirs:>11.2f}")
 
 
 if __name__ == "__main__":

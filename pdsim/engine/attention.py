@@ -28,12 +28,8 @@ class KvStep:
     decode: bool
     slots: torch.Tensor  # prefill: the slot of each row; decode: arange(B)
     positions: torch.Tensor | None = None  # decode: where each row's new token goes, [B]
-    mask: torch.Tensor | None = None  # decode: [B, 1, 1, kv_len] True where a row may attend
-
-    @property
-    def kv_len(self) -> int:
-        assert self.mask is not None
-        return int(self.mask.shape[-1])
+    kv_len: int = 0  # decode: keys to attend over (the longest row's length)
+    mask: torch.Tensor | None = None  # decode: [B, 1, 1, kv_len] True where a row may attend; None if all may
 
 
 def pdsim_attention(

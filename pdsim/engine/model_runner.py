@@ -72,13 +72,16 @@ class HfModelRunner:
     def decode(self, rows: Sequence[DecodeRow]) -> list[int]:
         positions = self._tensor([r.position for r in rows])
         kv_len = max(r.position for r in rows) + 1
-        mask = torch.arange(kv_len, device=self._device)[None, :] <= positions[:, None]
+        mask = None
+        if min(r.position for r in rows) + 1 != kv_len:  # rows of different lengths: hide each row's tail
+            mask = (torch.arange(kv_len, device=self._device)[None, :] <= positions[:, None])[:, None, None, :]
         step = KvStep(
             self.kv,
             decode=True,
             slots=torch.arange(len(rows), device=self._device),
             positions=positions,
-            mask=mask[:, None, None, :],
+            kv_len=kv_len,
+            mask=mask,
         )
         ids = torch.tensor([[r.input_token] for r in rows], dtype=torch.long)
         hidden = self._forward(ids, positions[:, None], step)
