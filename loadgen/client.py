@@ -37,10 +37,13 @@ class LoadClient:
         record.sent = self._now()
         try:
             async for response in self._stub.Generate(request, timeout=self._timeout):
-                record.chunk_times.append(self._now())
-                record.chunk_tokens.append(len(response.token_ids))
+                if response.token_ids:  # a message with only a finish reason or usage is no token arrival
+                    record.chunk_times.append(self._now())
+                    record.chunk_tokens.append(len(response.token_ids))
         except grpc.aio.AioRpcError as error:
             record.status, record.code, record.error = "error", error.code().name, error.details() or ""
+        except Exception as error:
+            record.status, record.code, record.error = "error", type(error).__name__, str(error)
         except asyncio.CancelledError:
             record.status, record.error = "timeout", "still running when the run's drain time ended"
             record.ended = self._now()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,11 @@ import uvloop
 from loadgen.arrivals import ArrivalKind, Arrivals
 from loadgen.metrics import summarize
 from loadgen.mix import Slo
+from loadgen.records import RequestRecord
 from loadgen.results import format_summary, write_results
 from loadgen.runner import RunLimits, fetch_model_info, run_plan
 from loadgen.spec import WorkloadSpec
-from loadgen.workload import LengthPolicy
+from loadgen.workload import LengthPolicy, Plan
 
 _SPEC = WorkloadSpec()
 _LIMITS = RunLimits()
@@ -35,7 +37,7 @@ def add_workload_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--rate", type=float, default=2.0, help="requests/s (open loop)")
     group.add_argument("--burstiness", type=float, default=1.0, help="gamma shape: 1 is Poisson, < 1 burstier")
     group.add_argument("--concurrency", type=int, default=4, help="requests in flight (closed loop)")
-    group.add_argument("--count", type=int, default=_SPEC.count, help="at most this many requests")
+    group.add_argument("--count", type=int, default=None, help="at most this many requests (default: the duration's)")
     group.add_argument("--duration", type=float, default=_LIMITS.duration, help="send for at most this many s")
     group.add_argument("--warmup", type=int, default=_LIMITS.warmup, help="uncounted requests sent first")
     group.add_argument("--seed", type=int, default=_SPEC.seed)
@@ -72,21 +74,38 @@ async def measure(
 ) -> dict[str, Any]:
     """Plan against the router's model, run, summarize, write `output`; returns the summary."""
     info = await fetch_model_info(router)
-    plan = spec.plan(info.max_context)
-    records = await run_plan(router, plan, spec.arrivals, limits, label)
+    plan = spec.plan(info.max_context, limits.duration)
+    open_loop = spec.times_from_trace or spec.arrivals.open_loop
+    records = await run_plan(router, plan, open_loop, spec.arrivals.concurrency, limits, label)
     summary = summarize(records, plan.slos)
+    window, ended_by = _send_window(plan, records, limits, open_loop)
+    if ended_by == "count" and window < limits.duration:
+        print(f"warning: all {len(records)} planned requests were sent within {window:.1f} s of the "
+              f"{limits.duration:g} s duration; raise --count to load the whole duration", file=sys.stderr)  # fmt: skip
     summary["workload"] = {
         "description": spec.describe(),
         "model": info.model_name,
         "max_context": info.max_context,
         "length_policy": spec.length_policy.value,
-        "lengths_adjusted": plan.adjusted,
-        "requests_skipped": plan.skipped,
+        "lengths_adjusted": sum(plan.requests[r.index].adjusted for r in records),
+        "requests_skipped": plan.skipped_within(window) if open_loop else 0,
         "duration_limit_s": limits.duration,
+        "send_window_s": window,
+        "sending_ended_by": ended_by,
+        "offered_rate": len(records) / window if window > 0 else math.nan,
         **(extra or {}),
     }
     write_results(output, records, summary)
     return summary
+
+
+def _send_window(plan: Plan, records: list[RequestRecord], limits: RunLimits, open_loop: bool) -> tuple[float, str]:
+    """How long requests were being sent, and whether the duration or the request count ended that."""
+    if len(records) < len(plan.requests):
+        return limits.duration, "duration"
+    if open_loop:  # the plan ran out: the window is the last planned send time
+        return max((r.send_at or 0.0) for r in plan.requests), "count"
+    return max((r.sent for r in records), default=0.0), "count"
 
 
 def run_loadgen(args: argparse.Namespace) -> int:

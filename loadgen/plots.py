@@ -60,7 +60,7 @@ def rate_plot(
         ax.set_ylim(0, 102)
     elif rates:
         ax.plot([0, max(rates)], [0, 0.9 * max(rates)], color="gray", linestyle="--", label="90% of offered rate")
-    ax.set_xlabel("offered rate (requests/s)")
+    ax.set_xlabel("offered rate, as sent (requests/s)")
     ax.set_ylabel(ylabel)
     ax.set_xlim(left=0)
     _finish(fig, ax, title, path)

@@ -10,7 +10,6 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from loadgen.arrivals import Arrivals
 from loadgen.client import LoadClient
 from loadgen.progress import Progress
 from loadgen.records import RequestRecord
@@ -42,8 +41,9 @@ async def fetch_model_info(router: str, timeout: float = 10.0) -> pb.NodeInfo:
 
 
 async def run_plan(
-    router: str, plan: Plan, arrivals: Arrivals, limits: RunLimits, label: str = ""
+    router: str, plan: Plan, open_loop: bool, concurrency: int, limits: RunLimits, label: str = ""
 ) -> list[RequestRecord]:
+    """Open loop: each request at its planned time. Closed loop: `concurrency` requests in flight."""
     async with insecure_channel(router) as channel:
         stub = pb_grpc.RouterStub(channel)
         await _warm_up(stub, plan, limits)
@@ -51,10 +51,10 @@ async def run_plan(
         client = LoadClient(stub, plan, start, limits.request_timeout)
         due = [r for r in plan.requests if r.send_at is None or r.send_at <= limits.duration]
         progress = Progress(len(due), label)
-        if arrivals.open_loop:
+        if open_loop:
             records = await _open_loop(client, plan, limits, progress, start)
         else:
-            records = await _closed_loop(client, plan, arrivals.concurrency, limits, progress, start)
+            records = await _closed_loop(client, plan, concurrency, limits, progress, start)
         progress.draw(final=True)
         return records
 

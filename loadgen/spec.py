@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from loadgen.arrivals import Arrivals
 from loadgen.mix import Slo, load_mix
-from loadgen.traces import read_trace
+from loadgen.traces import TraceRequest, read_trace
 from loadgen.workload import LengthPolicy, Plan, plan_from_mix, plan_from_trace
 
+_CLOSED_LOOP_COUNT = 100_000  # a closed loop is ended by its duration; this only bounds the plan
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True)
 class WorkloadSpec:
     mix: str = "mixed"  # a shipped mix name or a TOML/YAML file
     trace: str | None = None  # replaces the mix: a shipped trace name or a file
@@ -18,31 +22,53 @@ class WorkloadSpec:
     time_scale: float = 1.0  # trace times are multiplied by this (0.5 = twice as fast)
     use_trace_times: bool = True  # False: draw times from `arrivals` instead
     arrivals: Arrivals = field(default_factory=Arrivals)
-    count: int = 200  # at most this many requests
+    count: int | None = None  # at most this many requests; None: as many as the duration can send
     seed: int = 0
     length_policy: LengthPolicy = LengthPolicy.CLIP
 
     def __post_init__(self) -> None:
-        if self.count <= 0:
+        if self.count is not None and self.count <= 0:
             raise ValueError(f"count must be > 0, got {self.count}")
         if self.time_scale <= 0:
             raise ValueError(f"time_scale must be > 0, got {self.time_scale}")
 
-    def plan(self, context: int) -> Plan:
+    @cached_property
+    def _trace(self) -> list[TraceRequest]:
+        assert self.trace is not None
+        return read_trace(self.trace)
+
+    @property
+    def times_from_trace(self) -> bool:
+        """Whether send times come from the trace (it has them, and the user did not ask otherwise)."""
+        return self.trace is not None and self.use_trace_times and self._trace[0].arrival is not None
+
+    def request_count(self, duration: float) -> int:
+        """`count`, or enough requests for `duration` with a margin (the duration ends the run first)."""
+        if self.count is not None:
+            return self.count
+        if self.times_from_trace:
+            return len(self._trace)
+        if not self.arrivals.open_loop:
+            return _CLOSED_LOOP_COUNT
+        return math.ceil(self.arrivals.rate * duration * 1.5) + 16
+
+    def plan(self, context: int, duration: float) -> Plan:
+        count = self.request_count(duration)
         if self.trace is None:
-            return plan_from_mix(load_mix(self.mix), self.arrivals, self.count, self.seed, context, self.length_policy)
+            return plan_from_mix(load_mix(self.mix), self.arrivals, count, self.seed, context, self.length_policy)
         return plan_from_trace(
-            read_trace(self.trace),
+            self._trace,
             self.trace_slo,
-            self.count,
+            count,
             self.seed,
             context,
             self.length_policy,
-            time_scale=self.time_scale if self.use_trace_times else None,
-            arrivals=None if self.use_trace_times else self.arrivals,
+            time_scale=self.time_scale if self.times_from_trace else None,
+            arrivals=self.arrivals,
         )
 
     def describe(self) -> str:
         source = f"trace {self.trace}" if self.trace else f"mix {self.mix}"
-        times = f"trace times x{self.time_scale:g}" if self.trace and self.use_trace_times else self.arrivals.describe()
-        return f"{source}, {times}, up to {self.count} requests, seed {self.seed}, lengths: {self.length_policy.value}"
+        times = f"trace times x{self.time_scale:g}" if self.times_from_trace else self.arrivals.describe()
+        bound = f"up to {self.count} requests" if self.count else "requests for the whole duration"
+        return f"{source}, {times}, {bound}, seed {self.seed}, over-long lengths: {self.length_policy.value}"

@@ -37,15 +37,23 @@ class PlannedRequest:
     ignore_eos: bool
     send_at: float | None  # seconds after the start; None in a closed loop
     prompt_seed: int  # the prompt's token ids are drawn from this
+    adjusted: bool = False  # the length policy changed this request's lengths
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
     requests: tuple[PlannedRequest, ...]
     slos: dict[str, Slo]
-    adjusted: int  # requests whose lengths the policy changed
-    skipped: int  # requests the policy dropped
+    skipped_at: tuple[float | None, ...]  # the planned send times of requests the policy dropped
     policy: LengthPolicy
+
+    @property
+    def adjusted(self) -> int:
+        return sum(r.adjusted for r in self.requests)
+
+    def skipped_within(self, duration: float) -> int:
+        """Dropped requests that would have been sent within `duration` (all of them in a closed loop)."""
+        return sum(1 for t in self.skipped_at if t is None or t <= duration)
 
     def prompt(self, request: PlannedRequest) -> list[int]:
         rng = random.Random(request.prompt_seed)
@@ -54,7 +62,8 @@ class Plan:
 
 
 def fit_lengths(input_tokens: int, output_tokens: int, context: int, policy: LengthPolicy) -> tuple[int, int] | None:
-    """Lengths that fit `context` (prompt + output <= context), or None to skip."""
+    """Lengths that fit `context` (prompt + output <= context, each at least 1), or None to skip."""
+    input_tokens, output_tokens = max(1, input_tokens), max(1, output_tokens)  # traces hold some zeros
     if input_tokens + output_tokens <= context:
         return input_tokens, output_tokens
     if policy is LengthPolicy.SKIP:
@@ -63,33 +72,39 @@ def fit_lengths(input_tokens: int, output_tokens: int, context: int, policy: Len
         factor = context / (input_tokens + output_tokens)
         scaled_in = max(1, int(input_tokens * factor))
         return scaled_in, max(1, min(int(output_tokens * factor), context - scaled_in))
-    output_tokens = min(output_tokens, context // 2)
+    output_tokens = min(output_tokens, context - 1)
     return min(input_tokens, context - output_tokens), output_tokens
 
 
 class _PlanBuilder:
-    """Fits each drawn request to the context by the policy, numbering what is kept and counting the rest."""
+    """Fits each drawn request to the context by the policy, numbering what is kept and noting what is not."""
 
     def __init__(self, context: int, policy: LengthPolicy) -> None:
         self.context, self.policy = context, policy
         self.requests: list[PlannedRequest] = []
-        self.adjusted = self.skipped = 0
+        self.skipped_at: list[float | None] = []
 
     def add(self, cls: str, drawn: tuple[int, int], ignore_eos: bool, when: float | None, prompt_seed: int) -> None:
         fitted = fit_lengths(*drawn, self.context, self.policy)
         if fitted is None:
-            self.skipped += 1
+            self.skipped_at.append(when)
             return
-        self.adjusted += fitted != drawn
-        self.requests.append(PlannedRequest(len(self.requests), cls, *fitted, ignore_eos, when, prompt_seed))
+        index = len(self.requests)
+        self.requests.append(PlannedRequest(index, cls, *fitted, ignore_eos, when, prompt_seed, fitted != drawn))
 
     def plan(self, slos: dict[str, Slo]) -> Plan:
-        return Plan(tuple(self.requests), slos, self.adjusted, self.skipped, self.policy)
+        return Plan(tuple(self.requests), slos, tuple(self.skipped_at), self.policy)
+
+
+def _streams(seed: int) -> tuple[random.Random, random.Random]:
+    """Separate generators for send times and for request contents, so that the same seed gives the same
+    requests (classes, lengths, prompts) at every rate of a sweep; only their times scale."""
+    return random.Random(f"{seed}:arrivals"), random.Random(f"{seed}:requests")
 
 
 def plan_from_mix(mix: Mix, arrivals: Arrivals, count: int, seed: int, context: int, policy: LengthPolicy) -> Plan:
-    rng = random.Random(seed)
-    times: Sequence[float | None] = arrivals.offsets(rng, count) if arrivals.open_loop else [None] * count
+    time_rng, rng = _streams(seed)
+    times: Sequence[float | None] = arrivals.offsets(time_rng, count) if arrivals.open_loop else [None] * count
     weights = [c.weight for c in mix.classes]
     builder = _PlanBuilder(context, policy)
     for when in times:
@@ -110,19 +125,18 @@ def plan_from_trace(
     arrivals: Arrivals | None = None,
     class_name: str = "trace",
 ) -> Plan:
-    """The first `count` requests of a trace. Times: the trace's own, multiplied by `time_scale` (0.5 replays
-    twice as fast), unless `arrivals` is given (or the trace has none), which then draws them."""
-    rng = random.Random(seed)
+    """The first `count` requests of a trace. Times: the trace's own multiplied by `time_scale` (0.5 replays
+    twice as fast); or, when `time_scale` is None or the trace has no times, drawn from `arrivals`."""
+    time_rng, rng = _streams(seed)
     chosen = list(trace[:count])
-    if arrivals is not None or time_scale is None or any(r.arrival is None for r in chosen):
+    if time_scale is None or any(r.arrival is None for r in chosen):
         arrivals = arrivals or Arrivals()
         times: Sequence[float | None] = (
-            arrivals.offsets(rng, len(chosen)) if arrivals.open_loop else [None] * len(chosen)
+            arrivals.offsets(time_rng, len(chosen)) if arrivals.open_loop else [None] * len(chosen)
         )
     else:
         times = [r.arrival * time_scale for r in chosen if r.arrival is not None]
     builder = _PlanBuilder(context, policy)
     for record, when in zip(chosen, times, strict=True):
-        drawn = (max(1, record.input_tokens), max(1, record.output_tokens))
-        builder.add(class_name, drawn, True, when, rng.getrandbits(63))
+        builder.add(class_name, (record.input_tokens, record.output_tokens), True, when, rng.getrandbits(63))
     return builder.plan({class_name: slo})

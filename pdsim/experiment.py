@@ -7,7 +7,7 @@ runs both modes over the rate sweep into results/compare/<mode>/rate-<r>/ and wr
 from __future__ import annotations
 
 import dataclasses
-import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,10 +53,7 @@ class ExperimentConfig:
         return ClusterSpec(mode, self.workers, self.prefill, self.decode, node, router_port=0, routing=self.routing)
 
     def workload_at(self, rate: float) -> WorkloadSpec:
-        arrivals = dataclasses.replace(self.workload.arrivals, rate=rate)
-        # Enough requests for the whole duration, bounded: a plan never runs past `limits.duration` anyway.
-        count = math.ceil(rate * self.limits.duration * 1.5) + self.limits.warmup + 8
-        return dataclasses.replace(self.workload, arrivals=arrivals, count=count)
+        return dataclasses.replace(self.workload, arrivals=dataclasses.replace(self.workload.arrivals, rate=rate))
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -67,6 +64,8 @@ class ExperimentConfig:
             "colocated": f"{self.workers} workers",
             "disaggregated": f"{self.prefill} prefill + {self.decode} decode",
             "routing": self.routing,
+            "policy": EngineConfig().policy.value,
+            "placement": self._placement(),
             "workload": self._workload_text(),
             "classes": self._classes(),
             "duration_s": self.limits.duration,
@@ -74,6 +73,17 @@ class ExperimentConfig:
             "rate": self.rate,
             "rates": list(self.rates),
         }
+
+    def _placement(self) -> str:
+        if self.model.device != "cpu":
+            return f"every node on {self.model.device}"
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        most = max(self.devices(m) for m in MODES)
+        if most <= cores:
+            return "on this CPU every node has its own core and one torch thread"
+        return (
+            f"**{most} nodes share {cores} cores**: they are not separate devices, and per-device rates overstate them"
+        )
 
     def _workload_text(self) -> str:
         w = self.workload
@@ -120,6 +130,13 @@ def run_single(config: ExperimentConfig, mode: str) -> int:
 def run_compare(config: ExperimentConfig) -> Path:
     from loadgen.report import write_report
 
+    workload = config.workload
+    if workload.times_from_trace or not workload.arrivals.open_loop:
+        raise ValueError(
+            "compare sweeps the arrival rate, so it needs open-loop arrivals (poisson, gamma, constant); a trace "
+            "replayed at its own times or a closed loop has no rate to sweep: use --ignore-trace-times, or run "
+            "`pdsim loadgen` against `pdsim up` for those"
+        )
     rates = tuple(sorted({*config.rates, config.rate}))
     directory = config.output / "compare"
     for mode in MODES:

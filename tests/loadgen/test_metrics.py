@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 
-from loadgen.arrivals import ArrivalKind, Arrivals
 from loadgen.metrics import met_slo, request_metrics, summarize
 from loadgen.mix import Slo
 from loadgen.records import RequestRecord
@@ -48,26 +47,27 @@ def test_run_summary_counts_failures_as_missed() -> None:
         _record(0, "chat", 0.0, [0.2, 0.3, 0.4]),  # TTFT 0.2, TPOT 0.1 -> meets
         _record(1, "chat", 0.5, [1.5, 1.55]),  # TTFT 1.0 -> misses
         _record(2, "long", 1.0, [2.0, 2.05, 2.1, 2.15]),  # TTFT 1.0, TPOT 0.05, E2EL 1.15 -> meets
-        _record(3, "long", 1.5, [3.0] + [3.0 + 0.2 * i for i in range(1, 10)]),  # E2EL 3.3 > 3.0 -> misses
+        _record(3, "long", 1.5, [3.0 + 0.05 * i for i in range(41)]),  # TPOT 0.05 but E2EL 3.5 > 3.0 -> misses
         RequestRecord(4, "chat", 10, 5, 2.0, ended=2.5, status="error", code="RESOURCE_EXHAUSTED"),
     ]
     s = summarize(records, SLOS)
     assert (s["sent"], s["completed"], s["failed"], s["met_slo"]) == (5, 4, 1, 2)
-    duration = 4.8 - 0.0  # first send to last completion
+    duration = 5.0 - 0.0  # first send to last completion
     assert s["duration_s"] == pytest.approx(duration)
     assert s["request_throughput"] == pytest.approx(4 / duration)
-    assert s["output_throughput"] == pytest.approx((3 + 2 + 4 + 10) / duration)
-    assert s["total_token_throughput"] == pytest.approx((4 * 10 + 19) / duration)
+    assert s["output_throughput"] == pytest.approx((3 + 2 + 4 + 41) / duration)
+    assert s["total_token_throughput"] == pytest.approx((4 * 10 + 50) / duration)
     assert s["goodput"] == pytest.approx(2 / duration)
     assert s["slo_attainment"] == pytest.approx(2 / 5)
     assert s["ttft_s"]["median"] == pytest.approx(1.0)  # TTFTs 0.2, 1.0, 1.0, 1.5
     assert s["ttft_s"]["mean"] == pytest.approx((0.2 + 1.0 + 1.0 + 1.5) / 4)
-    assert s["e2el_s"]["p90"] == pytest.approx(1.15 + 0.7 * (3.3 - 1.15))  # linear, at position 0.9 x 3 = 2.7
-    itls = [0.1, 0.1, 0.05, 0.05, 0.05, 0.05] + [0.2] * 9
+    assert s["e2el_s"]["p90"] == pytest.approx(1.15 + 0.7 * (3.5 - 1.15))  # linear, at position 0.9 x 3 = 2.7
+    itls = [0.1, 0.1, 0.05, 0.05, 0.05, 0.05] + [0.05] * 40
     assert s["itl_s"]["mean"] == pytest.approx(sum(itls) / len(itls))
-    assert s["tpot_s"]["median"] == pytest.approx((0.1 + 0.05) / 2)  # TPOTs 0.1, 0.05, 0.05, 0.2
+    assert s["tpot_s"]["median"] == pytest.approx(0.05)  # TPOTs 0.1, 0.05, 0.05, 0.05
     assert s["per_class"]["chat"] == {"sent": 3, "completed": 2, "met_slo": 1, "slo_attainment": pytest.approx(1 / 3),
                                       "slo": {"ttft": 0.5, "tpot": 0.1, "e2el": None}}  # fmt: skip
+    assert s["per_class"]["long"]["met_slo"] == 1  # record 3 missed on E2EL alone
     assert s["errors"] == {"RESOURCE_EXHAUSTED": 1}
 
 
@@ -78,71 +78,122 @@ def test_empty_statistics_are_nan() -> None:
 
 # ---------------------------------------------------------------- a scripted fake router
 
-# Per request: (delay before the first token, gaps before each later token); None fails the request.
-SCRIPT: dict[int, tuple[float, list[float]] | None] = {
-    0: (0.10, [0.05, 0.05, 0.05]),
-    1: (0.40, [0.20, 0.20]),
-    2: None,
-    3: (0.05, []),
+# By max_tokens: (delay before the first message, then (gap, tokens) per later message); None fails.
+SCRIPT: dict[int, tuple[float, list[tuple[float, int]]] | None] = {
+    1: (0.10, [(0.05, 1), (0.05, 2), (0.05, 1)]),  # a message carrying two tokens is one gap
+    2: (0.40, [(0.20, 1), (0.20, 1)]),
+    3: None,
+    4: (0.05, []),
+    5: (0.05, [(3.0, 1)] * 5),  # slow: outlives any short drain
 }
 
 
 class ScriptedRouter(pb_grpc.RouterServicer):
+    """Streams each request as SCRIPT says (keyed by max_tokens), ending with a token-less finish message."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.in_flight = 0
+        self.most_in_flight = 0
+
     async def Generate(
         self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.GenerateResponse]:
-        script = SCRIPT[request.sampling.max_tokens - 1]  # the plan below encodes the script index in max_tokens
-        if script is None:
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "scripted refusal")
-        assert script is not None
-        first, gaps = script
-        await asyncio.sleep(first)
-        yield pb.GenerateResponse(token_ids=[1])
-        for gap in gaps:
-            await asyncio.sleep(gap)
+        self.calls += 1
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            script = SCRIPT[request.sampling.max_tokens]
+            if script is None:
+                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "scripted refusal")
+            assert script is not None
+            first, later = script
+            await asyncio.sleep(first)
             yield pb.GenerateResponse(token_ids=[1])
+            for gap, tokens in later:
+                await asyncio.sleep(gap)
+                yield pb.GenerateResponse(token_ids=[1] * tokens)
+            await asyncio.sleep(0.2)  # a late message with no tokens must not count as one
+            yield pb.GenerateResponse(finish_reason=pb.FINISH_REASON_LENGTH)
+        finally:
+            self.in_flight -= 1
 
 
-def test_client_measures_what_the_fake_server_scripted() -> None:
-    plan = Plan(
-        tuple(PlannedRequest(i, "chat", 4, i + 1, True, 0.05 * i, i) for i in SCRIPT),
-        {"chat": Slo(ttft=0.3, tpot=0.1)},
-        adjusted=0,
-        skipped=0,
-        policy=LengthPolicy.CLIP,
-    )
+def _plan(codes: list[int], gap: float) -> Plan:
+    requests = tuple(PlannedRequest(i, "chat", 4, code, True, gap * i, i) for i, code in enumerate(codes))
+    return Plan(requests, {"chat": Slo(ttft=0.3, tpot=0.1)}, skipped_at=(), policy=LengthPolicy.CLIP)
+
+
+def _run(
+    plan: Plan, limits: RunLimits, open_loop: bool = True, concurrency: int = 1
+) -> tuple[list[RequestRecord], ScriptedRouter]:
+    router = ScriptedRouter()
 
     async def scenario() -> list[RequestRecord]:
         server = new_server()
-        pb_grpc.add_RouterServicer_to_server(ScriptedRouter(), server)
+        pb_grpc.add_RouterServicer_to_server(router, server)
         address = bind(server, "127.0.0.1", 0)
         await server.start()
         try:
-            return await run_plan(address, plan, Arrivals(ArrivalKind.CONSTANT, rate=20), RunLimits(5, warmup=0))
+            return await run_plan(address, plan, open_loop, concurrency, limits)
         finally:
             await server.stop(0)
 
-    records = asyncio.run(scenario())
+    return asyncio.run(scenario()), router
+
+
+def test_client_measures_what_the_fake_server_scripted() -> None:
+    records, _ = _run(_plan([1, 2, 3, 4], gap=0.05), RunLimits(5, warmup=0))
     tolerance = 0.03  # scheduling noise on a busy 2-core machine
     for record in records:
-        script = SCRIPT[record.index]
+        script = SCRIPT[record.output_tokens_requested]
         if script is None:
             assert (record.status, record.code) == ("error", "RESOURCE_EXHAUSTED")
+            assert request_metrics(record) is None
             continue
+        first, later = script
         m = request_metrics(record)
         assert m is not None
-        assert m.ttft == pytest.approx(script[0], abs=tolerance)
-        assert m.itls == pytest.approx(tuple(script[1]), abs=tolerance)
-    s = summarize(records, plan.slos)
-    # 0: TTFT 0.1, TPOT 0.05 -> meets; 1: TTFT 0.4 -> misses; 2 fails; 3: one token, TTFT 0.05 -> meets.
+        tokens = 1 + sum(n for _, n in later)
+        assert m.output_tokens == tokens
+        assert m.ttft == pytest.approx(first, abs=tolerance)
+        assert m.itls == pytest.approx(tuple(gap for gap, _ in later), abs=tolerance)
+        assert m.e2el == pytest.approx(first + sum(gap for gap, _ in later), abs=tolerance)  # not the finish message
+        if tokens > 1:
+            assert m.tpot == pytest.approx(sum(gap for gap, _ in later) / (tokens - 1), abs=tolerance)
+    s = summarize(records, {"chat": Slo(ttft=0.3, tpot=0.1)})
+    # 1: TTFT 0.1, TPOT 0.0375 -> meets; 2: TTFT 0.4 -> misses; 3 fails; 4: one token, TTFT 0.05 -> meets.
     assert (s["sent"], s["completed"], s["failed"], s["met_slo"]) == (4, 3, 1, 2)
     assert s["slo_attainment"] == pytest.approx(0.5)
+    assert s["duration_s"] == pytest.approx(0.05 + 0.8, abs=tolerance)  # request 2: sent at 0.05, done 0.8 later
+    assert s["goodput"] == pytest.approx(2 / s["duration_s"])
 
 
-def test_report_verdicts_call_small_differences_a_tie() -> None:
-    from loadgen.report import verdict
+def test_open_loop_stops_sending_at_the_duration_and_excludes_warmup() -> None:
+    records, router = _run(_plan([4] * 40, gap=0.05), RunLimits(duration=0.32, warmup=2))
+    assert len(records) == 7  # sent at 0, 0.05, ... 0.30; the one due at 0.35 is past the duration
+    assert router.calls == 7 + 2  # two warm-up requests went first and are not in the records
+    assert all(r.ok for r in records) and [r.index for r in records] == list(range(7))
 
-    assert verdict(120.0, 100.0) == "holds here"
-    assert verdict(100.0, 120.0) == "does **not** hold here"
-    assert verdict(87.0, 86.0).startswith("no clear difference")
-    assert verdict(math.nan, 1.0) == "not measurable here"
+
+def test_requests_still_running_when_the_drain_ends_are_timeouts() -> None:
+    records, _ = _run(_plan([4, 5], gap=0.05), RunLimits(duration=1, warmup=0, drain_timeout=0.3))
+    assert [r.status for r in records] == ["ok", "timeout"]
+    assert request_metrics(records[1]) is None  # counted as missed, not as a completion
+
+
+def test_closed_loop_keeps_exactly_n_in_flight_until_the_duration() -> None:
+    records, router = _run(_plan([4] * 200, gap=0.0), RunLimits(duration=0.6, warmup=0), open_loop=False, concurrency=3)
+    assert router.most_in_flight == 3
+    assert 6 <= len(records) < 200  # each takes ~0.25 s: about three rounds of three before the duration ends
+    assert all(r.ok for r in records)
+    assert max(r.sent for r in records) <= 0.6 + 0.05
+
+
+def test_the_max_rate_needs_every_lower_rate_to_pass() -> None:
+    from loadgen.report import max_rate_meeting_target
+
+    sweep = {1.0: {"slo_attainment": 0.95}, 2.0: {"slo_attainment": 0.85}, 3.0: {"slo_attainment": 0.92}}
+    assert max_rate_meeting_target(sweep) == (1.0, True)  # 3 passes again: flagged, not reported as the max
+    assert max_rate_meeting_target({1.0: {"slo_attainment": 0.5}}) == (None, False)
+    assert max_rate_meeting_target({1.0: {"slo_attainment": 1.0}, 2.0: {"slo_attainment": 0.9}}) == (2.0, False)

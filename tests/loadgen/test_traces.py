@@ -47,7 +47,9 @@ def test_mooncake_and_sharegpt() -> None:
 def test_length_policies() -> None:
     assert fit_lengths(100, 50, 200, LengthPolicy.CLIP) == (100, 50)  # fits: unchanged
     assert fit_lengths(300, 50, 200, LengthPolicy.CLIP) == (150, 50)
-    assert fit_lengths(300, 500, 200, LengthPolicy.CLIP) == (100, 100)  # the output alone was too long
+    assert fit_lengths(100, 150, 200, LengthPolicy.CLIP) == (50, 150)  # the output is kept whole
+    assert fit_lengths(300, 500, 200, LengthPolicy.CLIP) == (1, 199)  # the output alone was too long
+    assert fit_lengths(0, 0, 200, LengthPolicy.CLIP) == (1, 1)  # trace zeros become 1
     assert fit_lengths(300, 100, 200, LengthPolicy.SCALE) == (150, 50)
     assert fit_lengths(300, 50, 200, LengthPolicy.SKIP) is None
     for policy in LengthPolicy:
@@ -62,8 +64,9 @@ def test_trace_replay_reports_what_the_policy_changed() -> None:
     clip = plan_from_trace(trace, slo, 200, seed=0, context=4096, policy=LengthPolicy.CLIP, time_scale=0.5)
     too_long = sum(1 for r in trace[:200] if r.input_tokens + r.output_tokens > 4096)
     assert too_long > 0
-    assert (skip.skipped, skip.adjusted, len(skip.requests)) == (too_long, 0, 200 - too_long)
-    assert (clip.skipped, clip.adjusted, len(clip.requests)) == (0, too_long, 200)
+    assert (len(skip.skipped_at), skip.adjusted, len(skip.requests)) == (too_long, 0, 200 - too_long)
+    assert (len(clip.skipped_at), clip.adjusted, len(clip.requests)) == (0, too_long, 200)
+    assert skip.skipped_within(10.0) == sum(1 for t in skip.skipped_at if t is not None and t <= 10.0)
     assert clip.requests[10].send_at == pytest.approx(trace[10].arrival * 0.5)  # type: ignore[operator]
 
 

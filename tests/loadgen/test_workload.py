@@ -9,6 +9,7 @@ import pytest
 
 from loadgen.arrivals import ArrivalKind, Arrivals
 from loadgen.mix import load_mix
+from loadgen.spec import WorkloadSpec
 from loadgen.workload import LengthPolicy, plan_from_mix
 
 
@@ -59,3 +60,26 @@ def test_bad_mix_files_name_the_problem(tmp_path: Path) -> None:
         "classes:\n  - {name: a, input: 8, output: {dist: uniform, low: 2, high: 4}, slo: {ttft: 1, tpot: 0.2}}\n"
     )
     assert load_mix(str(yaml_mix)).classes[0].name == "a"
+
+
+def test_a_sweep_sends_the_same_requests_at_every_rate_only_sooner() -> None:
+    mix = load_mix("mixed")
+    slow = plan_from_mix(mix, Arrivals(rate=1), 40, seed=3, context=4096, policy=LengthPolicy.CLIP)
+    fast = plan_from_mix(mix, Arrivals(rate=4), 80, seed=3, context=4096, policy=LengthPolicy.CLIP)
+    key = [(r.request_class, r.input_tokens, r.output_tokens, r.prompt_seed) for r in slow.requests]
+    assert key == [(r.request_class, r.input_tokens, r.output_tokens, r.prompt_seed) for r in fast.requests[:40]]
+    assert fast.requests[10].send_at == pytest.approx(slow.requests[10].send_at / 4)  # type: ignore[operator]
+
+
+def test_a_trace_without_times_takes_the_requested_arrivals() -> None:
+    spec = WorkloadSpec(trace="sharegpt", arrivals=Arrivals(ArrivalKind.CONSTANT, rate=4))
+    assert not spec.times_from_trace
+    plan = spec.plan(context=4096, duration=30)
+    assert plan.requests[8].send_at == pytest.approx(2.0)
+    assert "constant at 4 req/s" in spec.describe()
+
+
+def test_the_request_count_follows_the_duration_unless_given() -> None:
+    assert WorkloadSpec(arrivals=Arrivals(rate=4)).request_count(duration=60) >= 240
+    assert WorkloadSpec(arrivals=Arrivals(rate=4), count=10).request_count(duration=60) == 10
+    assert WorkloadSpec(trace="azure-code").request_count(duration=60) == 8819  # the duration ends it
