@@ -155,6 +155,10 @@ def write_report(directory: Path, experiment: dict[str, Any]) -> Path:
     lines.append(
         "| completed / sent | " + " | ".join(f"{main[m]['completed']} / {main[m]['sent']}" for m in MODES) + " |"
     )
+    lines.append("| offered rate as sent (req/s) | " + " | ".join(f"{offered(main[m]):.2f}" for m in MODES) + " |")
+    for name in main["colocated"]["per_class"]:
+        cells = " | ".join(f"{main[m]['per_class'][name]['slo_attainment']:.1%}" for m in MODES)
+        lines.append(f"| SLO attainment, {name} | {cells} |")
     lines += [
         "",
         "![TTFT CDF](ttft_cdf.png) ![TPOT CDF](tpot_cdf.png) ![ITL CDF](itl_cdf.png)",
@@ -173,11 +177,15 @@ def write_report(directory: Path, experiment: dict[str, Any]) -> Path:
         row: list[str] = []
         for m in MODES:
             s = runs[m].get(rate)
-            row += (
-                ["-"] * 3
-                if s is None
-                else [f"{s['slo_attainment']:.1%}", f"{s['goodput']:.2f}", _ms(s["tpot_s"]["p99"])]
-            )
+            if s is None:
+                row += ["-"] * 4
+            else:
+                row += [
+                    f"{offered(s):.2f}",
+                    f"{s['slo_attainment']:.1%}",
+                    f"{s['goodput']:.2f}",
+                    _ms(s["tpot_s"]["p99"]),
+                ]
         lines.append(f"| {rate:g} | " + " | ".join(row) + " |")
     lines += ["", "![SLO attainment](attainment_vs_rate.png) ![Goodput](goodput_vs_rate.png)", ""]
     lines.append("Highest swept rate up to which SLO attainment stays ≥ 90%, and per device:")

@@ -49,6 +49,9 @@ def test_both_modes_end_to_end_with_a_report(tmp_path: Path) -> None:
                   "duration_s": 2.5, "warmup_requests": 2, "rate": RATE, "rates": [RATE]}  # fmt: skip
     report = write_report(tmp_path, experiment).read_text()
     assert "| TTFT median (ms) |" in report and "Highest swept rate" in report
+    assert "| offered rate as sent (req/s) |" in report and "| SLO attainment, chat |" in report
+    sweep_row = next(line for line in report.splitlines() if line.startswith(f"| {RATE:g} |"))
+    assert sweep_row.count("|") == 2 + 4 * 2  # rate, then offered/attainment/goodput/TPOT per mode
     for name in ("ttft_cdf", "tpot_cdf", "itl_cdf", "attainment_vs_rate", "goodput_vs_rate"):
         png = tmp_path / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000, name
