@@ -48,7 +48,8 @@ PRESETS: dict[str, Preset] = {
 
 
 def default_models_dir() -> Path:
-    return Path(os.environ.get(MODELS_DIR_ENV, Path.home() / ".cache" / "pdsim" / "models"))
+    """$PDSIM_MODELS_DIR (an empty value counts as unset), else ~/.cache/pdsim/models."""
+    return Path(os.environ.get(MODELS_DIR_ENV) or Path.home() / ".cache" / "pdsim" / "models")
 
 
 def is_preset(name: str) -> bool:
