@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from collections.abc import AsyncIterator
 
 import grpc
@@ -21,7 +20,7 @@ from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.convert import KvFrame, decode_kv_frame, finish_to_pb, sampling_from_pb
 from pdsim.rpc.node_server import NodeServer
-from pdsim.rpc.node_service import EventStream, deadline_of, stream_tokens
+from pdsim.rpc.node_service import EventStream, deadline_of, request_seed, stream_tokens
 from pdsim.rpc.status import abort
 
 log = logging.getLogger(__name__)
@@ -98,7 +97,7 @@ class DecodeService(pb_grpc.DecodeServicer):
             engine_request = Request(
                 request_id=request.request_id,
                 params=params,
-                seed=params.seed if params.seed is not None else secrets.randbits(63),
+                seed=request_seed(params),
                 emit=events.emit,
                 prompt_len=entry.num_tokens,
                 output_ids=[request.first_token],

@@ -52,7 +52,6 @@ class RequestClass:
 class Mix:
     name: str
     classes: tuple[RequestClass, ...]
-    description: str = ""
 
     def __post_init__(self) -> None:
         if not self.classes:
@@ -105,4 +104,4 @@ def parse_mix(data: Mapping[str, Any], where: str) -> Mix:
                 ignore_eos=bool(spec.get("ignore_eos", True)),
             )
         )
-    return Mix(str(data.get("name", Path(where).stem)), tuple(classes), str(data.get("description", "")))
+    return Mix(str(data.get("name", Path(where).stem)), tuple(classes))  # "description" is for the reader

@@ -16,16 +16,12 @@ def write_results(directory: Path, records: Sequence[RequestRecord], summary: di
     with (directory / "requests.jsonl").open("w") as f:
         for record in records:
             f.write(json.dumps(record.to_json()) + "\n")
-    (directory / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
+    (directory / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
 def read_records(directory: Path) -> list[RequestRecord]:
     with (directory / "requests.jsonl").open() as f:
         return [RequestRecord.from_json(json.loads(line)) for line in f if line.strip()]
-
-
-def _json_default(value: object) -> object:
-    raise TypeError(f"not JSON serializable: {value!r}")
 
 
 def _ms(value: float) -> str:

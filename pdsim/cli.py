@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from pdsim.engine.config import EngineConfig, SchedulePolicy
 from pdsim.kv_codec import DEFAULT_CHUNK_BYTES
+from pdsim.models.presets import PRESETS
 from pdsim.models.spec import ModelSpec
 from pdsim.node_config import NodeConfig
 
@@ -44,7 +45,8 @@ def _cpu_list(text: str) -> tuple[int, ...]:
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
-    group.add_argument("--model", default=_MODEL.model, help="preset name (tiny, small) or a local checkpoint path")
+    presets = ", ".join(sorted(PRESETS))
+    group.add_argument("--model", default=_MODEL.model, help=f"a preset ({presets}) or a local checkpoint path")
     group.add_argument("--device", default=_MODEL.device, help="cpu, cuda[:N] or mps")
     group.add_argument("--dtype", default=_MODEL.dtype, choices=["float32", "float16", "bfloat16"])
     group.add_argument("--max-context", type=int, default=None, help="cap the model's context (saves KV memory)")

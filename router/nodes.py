@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import grpc
@@ -34,7 +35,8 @@ class NodeHandle:
         self.decode = pb_grpc.DecodeStub(self.channel)
 
     @contextlib.contextmanager
-    def busy(self):  # type: ignore[no-untyped-def]
+    def busy(self) -> Iterator[NodeHandle]:
+        """Count a request against this node while the block runs."""
         self.inflight += 1
         try:
             yield self

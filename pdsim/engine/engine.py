@@ -1,6 +1,6 @@
 """The engine: one thread that owns the scheduler, the model runner and the KV store.
 
-Other threads talk to it only through its inbox (submit, abort, release); it answers through each request's
+Other threads talk to it only through its inbox (submit, abort); it answers through each request's
 `emit` callback and reports every step as a `StepStats` to its observers. The loop is: take commands →
 schedule → run the model → apply the results.
 """
@@ -133,7 +133,6 @@ class Engine:
         seconds = time.perf_counter() - t0
         self.scheduler.postprocess(batch, tokens)
         self.steps += 1
-        load = self.scheduler.load()
         stats = StepStats(
             batch.phase,
             len(batch.requests),
@@ -141,8 +140,8 @@ class Engine:
             padded,
             started_at,
             seconds,
-            load.waiting,
-            load.running,
+            len(self.scheduler.waiting),
+            self.scheduler.num_running,
         )
         for observer in self._observers:
             try:

@@ -48,7 +48,6 @@ class HfModelRunner:
     """Runs a Hugging Face causal LM loaded with `attn_implementation="pdsim"`."""
 
     def __init__(self, model: torch.nn.Module, kv: SlotKvStore, pad_token_id: int = 0) -> None:
-        self.model = model
         self.kv = kv
         self._device = next(model.parameters()).device
         self._body: torch.nn.Module = model.base_model  # type: ignore[assignment]

@@ -96,6 +96,11 @@ class Scheduler(ABC):
     @abstractmethod
     def load(self) -> LoadSnapshot: ...
 
+    @property
+    @abstractmethod
+    def num_running(self) -> int:
+        """Requests past their prefill that still hold KV here (cheap: read after every step)."""
+
     @abstractmethod
     def requests(self) -> list[Request]:
         """Every request the scheduler holds, queued or running."""
@@ -167,8 +172,14 @@ class _DecodingScheduler(Scheduler):
             if request is not None:
                 self.running.leave(request)
 
-    def _kv_bytes(self) -> int:
-        return self.running.kv_tokens() * self.store.layout.bytes_per_token
+    @property
+    def num_running(self) -> int:
+        return len(self.running)
+
+    def load(self) -> LoadSnapshot:
+        # On a decode node, KV still staged is counted by the staging area, which the node adds in.
+        kv_bytes = self.running.kv_tokens() * self.store.layout.bytes_per_token
+        return LoadSnapshot(len(self.waiting), len(self.running), kv_bytes, self.store.capacity_bytes)
 
 
 class ColocatedScheduler(_DecodingScheduler):
@@ -190,9 +201,6 @@ class ColocatedScheduler(_DecodingScheduler):
             request.num_cached = request.prompt_len
             self.running.join(request)
         self._apply(batch.requests, tokens)
-
-    def load(self) -> LoadSnapshot:
-        return LoadSnapshot(len(self.waiting), len(self.running), self._kv_bytes(), self.store.capacity_bytes)
 
 
 class DecodeScheduler(_DecodingScheduler):
@@ -222,10 +230,6 @@ class DecodeScheduler(_DecodingScheduler):
         if request.staged is not None:
             request.staged.release()
             request.staged = None
-
-    def load(self) -> LoadSnapshot:
-        # Staged KV is counted by the staging area, which the decode node adds in.
-        return LoadSnapshot(len(self.waiting), len(self.running), self._kv_bytes(), self.store.capacity_bytes)
 
 
 class PrefillScheduler(Scheduler):
@@ -281,6 +285,10 @@ class PrefillScheduler(Scheduler):
     def _free(self, request: Request) -> None:
         self.free_slots.append(request.slot)
         request.slot = -1
+
+    @property
+    def num_running(self) -> int:
+        return len(self.held)
 
     def load(self) -> LoadSnapshot:
         held_tokens = sum(r.num_cached for r in list(self.held.values()))

@@ -15,7 +15,7 @@ from pdsim.engine.request import EngineEvent, Failure, Request, TokenOutput
 from pdsim.engine.schedulers import LoadSnapshot
 from pdsim.errors import AlreadyExists
 from pdsim.models.loading import ModelInfo
-from pdsim.requests import validate_request
+from pdsim.requests import SamplingParams, validate_request
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.convert import finish_to_pb, sampling_from_pb
@@ -61,6 +61,11 @@ def deadline_of(context: grpc.aio.ServicerContext) -> float | None:
     return None if remaining is None else time.monotonic() + remaining
 
 
+def request_seed(params: SamplingParams) -> int:
+    """The client's seed, or a random one: sampling is a function of (seed, token index) either way."""
+    return params.seed if params.seed is not None else secrets.randbits(63)
+
+
 def request_from_pb(
     msg: pb.NodeRequest,
     info: ModelInfo,
@@ -75,7 +80,7 @@ def request_from_pb(
     return Request(
         request_id=msg.request_id or secrets.token_hex(8),
         params=params,
-        seed=params.seed if params.seed is not None else secrets.randbits(63),
+        seed=request_seed(params),
         emit=events.emit,
         prompt_ids=prompt,
         deadline=deadline_of(context),
