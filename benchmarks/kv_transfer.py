@@ -22,20 +22,21 @@ from pdsim.engine.kv_store import SlotKvStore
 from pdsim.kv_codec import DEFAULT_CHUNK_BYTES
 from pdsim.models.loading import load_model
 from pdsim.models.spec import ModelSpec
-from pdsim.rpc.server import READY_PREFIX
+from pdsim.rpc.server import parse_ready_line
 from prefill_node.kv_sender import KvSender
 
 
 def _start_decode_node(model: str, dtype: str, staging_tokens: int) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "pdsim", "--log-level", "WARNING", "decode", "--model", model, "--dtype", dtype,
-         "--max-batch", "1", "--staging-tokens", str(staging_tokens), "--cpus", "1"],
+         "--max-batch", "1", "--staging-tokens", str(staging_tokens), "--cpus", "1", "--no-metrics"],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert process.stdout is not None
     for line in process.stdout:
-        if line.startswith(READY_PREFIX):
-            return process, line.split()[-1]
+        ready = parse_ready_line(line)
+        if ready is not None:
+            return process, ready[0]
     raise RuntimeError("decode node did not start")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import grpc
@@ -52,6 +53,7 @@ class DecodeService(pb_grpc.DecodeServicer):
                 raise InvalidRequest("a PushKv stream must start with a KV header")
             check_header(header, info.fingerprint, info.layout, info.limits.max_context)
             entry = staging.reserve(header.request_id, header.num_tokens)
+            started = time.perf_counter()
             assembler = KvAssembler(header, entry.buffer)
             async for frame in request_iterator:
                 chunk = _checked(frame)
@@ -61,6 +63,7 @@ class DecodeService(pb_grpc.DecodeServicer):
             assembler.finish()
             staging.commit(entry)
             committed = True
+            self._node.metrics.kv_transfer("received", header.total_bytes, time.perf_counter() - started)
             return pb.PushKvReply(bytes_received=header.total_bytes, lease_seconds=staging.lease_seconds)
         except PdsimError as error:
             await abort(context, error)

@@ -12,12 +12,12 @@ import uvloop
 
 from loadgen.arrivals import ArrivalKind, Arrivals
 from loadgen.metrics import summarize
-from loadgen.mix import Slo
 from loadgen.records import RequestRecord
 from loadgen.results import format_summary, write_results
 from loadgen.runner import RunLimits, fetch_model_info, run_plan
 from loadgen.spec import WorkloadSpec
 from loadgen.workload import LengthPolicy, Plan
+from pdsim.slo import Slo
 
 _SPEC = WorkloadSpec()
 _LIMITS = RunLimits()

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from loadgen.mix import Slo
 from loadgen.records import RequestRecord
+from pdsim.slo import Slo
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +38,7 @@ def request_metrics(record: RequestRecord) -> RequestMetrics | None:
 
 def met_slo(metrics: RequestMetrics | None, slo: Slo) -> bool:
     """Failed requests never meet their SLO; TPOT is not checked when it is undefined (one token)."""
-    if metrics is None:
-        return False
-    return (
-        metrics.ttft <= slo.ttft
-        and (metrics.tpot is None or metrics.tpot <= slo.tpot)
-        and (slo.e2el is None or metrics.e2el <= slo.e2el)
-    )
+    return metrics is not None and slo.met(metrics.ttft, metrics.tpot, metrics.e2el)
 
 
 def stats(values: Sequence[float]) -> dict[str, float]:

@@ -21,21 +21,9 @@ from typing import Any
 import yaml
 
 from loadgen.distributions import LengthDistribution, parse_distribution
+from pdsim.slo import Slo, SloTable
 
 MIXES_DIR = Path(__file__).resolve().parent / "mixes"
-
-
-@dataclass(frozen=True, slots=True)
-class Slo:
-    ttft: float  # seconds
-    tpot: float  # seconds
-    e2el: float | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("ttft", "tpot", "e2el"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise ValueError(f"SLO {name} must be > 0 seconds, got {value}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +50,11 @@ class Mix:
     @property
     def slos(self) -> dict[str, Slo]:
         return {c.name: c.slo for c in self.classes}
+
+    def slo_table(self) -> SloTable:
+        """The router's view of these SLOs; a request of no class here gets the strictest one."""
+        strictest = min((c.slo for c in self.classes), key=lambda s: (s.ttft, s.tpot))
+        return SloTable(default=strictest, classes=self.slos)
 
 
 def resolve_mix(name_or_path: str) -> Path:

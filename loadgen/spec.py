@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from loadgen.arrivals import Arrivals
-from loadgen.mix import Slo, load_mix
+from loadgen.mix import load_mix
 from loadgen.traces import TraceRequest, read_trace
 from loadgen.workload import LengthPolicy, Plan, plan_from_mix, plan_from_trace
+from pdsim.slo import Slo
 
 _CLOSED_LOOP_COUNT = 100_000  # a closed loop is ended by its duration; this only bounds the plan
 

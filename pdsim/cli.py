@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from pdsim.engine.config import EngineConfig, SchedulePolicy
 from pdsim.kv_codec import DEFAULT_CHUNK_BYTES
+from pdsim.metrics import MetricsConfig
 from pdsim.models.presets import PRESETS
 from pdsim.models.spec import ModelSpec
 from pdsim.node_config import NodeConfig
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 _ENGINE = EngineConfig()
 _MODEL = ModelSpec()
 _NODE = NodeConfig()
+_METRICS = MetricsConfig()
 
 
 def _address_list(text: str) -> tuple[str, ...]:
@@ -69,6 +71,24 @@ def add_engine_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--kv-chunk-bytes", type=int, default=DEFAULT_CHUNK_BYTES, help="prefill: KV chunk size")
 
 
+def add_metrics_args(parser: argparse.ArgumentParser, instance: bool = True) -> None:
+    group = parser.add_argument_group("metrics")
+    group.add_argument("--metrics-host", default=_METRICS.host, help="where /metrics listens")
+    group.add_argument("--metrics-port", type=int, default=_METRICS.port, help="0 picks a free port")
+    group.add_argument("--no-metrics", action="store_true", help="serve no /metrics")
+    if instance:
+        group.add_argument("--instance", default=_METRICS.instance, help="the instance label (default: the address)")
+
+
+def metrics_config_from(args: argparse.Namespace) -> MetricsConfig:
+    return MetricsConfig(
+        enabled=not args.no_metrics,
+        host=args.metrics_host,
+        port=args.metrics_port,
+        instance=getattr(args, "instance", ""),
+    )
+
+
 def node_config_from(args: argparse.Namespace) -> NodeConfig:
     return NodeConfig(
         host=args.host,
@@ -85,6 +105,7 @@ def node_config_from(args: argparse.Namespace) -> NodeConfig:
         ),
         default_max_tokens=args.default_max_tokens,
         kv_chunk_bytes=args.kv_chunk_bytes,
+        metrics=metrics_config_from(args),
     )
 
 
@@ -104,6 +125,7 @@ def _build_parser() -> argparse.ArgumentParser:
         node.add_argument("--cpus", type=_cpu_list, default=None, help="cores for this node, e.g. 0 or 2,3")
         add_model_args(node)
         add_engine_args(node)
+        add_metrics_args(node)
 
     router = sub.add_parser("router", help="run the router in front of running nodes")
     router.add_argument("--host", default="127.0.0.1")
@@ -113,6 +135,14 @@ def _build_parser() -> argparse.ArgumentParser:
     router.add_argument("--decode", type=_address_list, default=(), help="decode nodes HOST:PORT,...")
     router.add_argument("--policy", default="least-loaded", choices=["round-robin", "least-loaded"])
     router.add_argument("--tokenizer", default=None, help="directory with tokenizer.json (default: the model's)")
+    router.add_argument(
+        "--slo",
+        action="append",
+        default=[],
+        metavar="[CLASS:]ttft=S,tpot=S[,e2el=S]",
+        help="the SLO the router's goodput counts against; repeat per request class (no CLASS: the default)",
+    )
+    add_metrics_args(router)
 
     up = sub.add_parser("up", help="start a whole cluster on this machine")
     up.add_argument("--mode", required=True, choices=["colocated", "disaggregated"])
@@ -123,8 +153,11 @@ def _build_parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=50051, help="the router's port")
     up.add_argument("--routing", default="least-loaded", choices=["round-robin", "least-loaded"])
     up.add_argument("--startup-timeout", type=float, default=180.0)
+    up.add_argument("--slo", action="append", default=[], metavar="[CLASS:]ttft=S,tpot=S", help="see `router`")
+    up.add_argument("--targets-dir", default=None, help="where to write Prometheus service discovery files")
     add_model_args(up)
     add_engine_args(up)
+    add_metrics_args(up, instance=False)
 
     gen = sub.add_parser("generate", help="stream one completion from a router")
     gen.add_argument("prompt", help="text, or comma-separated token ids with --token-ids")

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import ctypes
 import dataclasses
+import json
 import logging
 import os
 import queue
@@ -21,16 +22,26 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO
 
+from pdsim.metrics import MetricsConfig
 from pdsim.models.presets import ensure_preset, is_preset
 from pdsim.node_config import NodeConfig
-from pdsim.rpc.server import READY_PREFIX, wait_healthy
+from pdsim.rpc.server import parse_ready_line, wait_healthy
+from pdsim.slo import SloTable
 
 log = logging.getLogger(__name__)
 
 _STOP_SECONDS = 5.0
+TARGETS_DIR_ENV = "PDSIM_PROMETHEUS_TARGETS"
+
+
+def default_targets_dir() -> Path:
+    """Where clusters announce their /metrics endpoints to Prometheus (`make observe` watches it)."""
+    configured = os.environ.get(TARGETS_DIR_ENV)
+    return Path(configured) if configured else Path.home() / ".cache" / "pdsim" / "prometheus" / "targets"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +55,8 @@ class ClusterSpec:
     router_port: int = 50051
     routing: str = "least-loaded"
     startup_timeout: float = 180.0
+    slos: SloTable = field(default_factory=SloTable)
+    targets_dir: Path | None = None  # None: no service discovery file
 
     def __post_init__(self) -> None:
         if self.mode not in ("colocated", "disaggregated"):
@@ -55,12 +68,15 @@ class ClusterSpec:
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ClusterSpec:
         from pdsim.cli import node_config_from
+        from pdsim.slo import parse_slo_args
 
         args.cpus = None
+        args.instance = ""
         node = dataclasses.replace(node_config_from(args), host=args.host, port=0)
+        targets = Path(args.targets_dir) if args.targets_dir else default_targets_dir()
         return cls(
             args.mode, args.workers, args.prefill, args.decode, node, args.host, args.port, args.routing,
-            args.startup_timeout,
+            args.startup_timeout, parse_slo_args(args.slo), None if args.no_metrics else targets,
         )  # fmt: skip
 
     def roles(self) -> list[str]:
@@ -88,7 +104,14 @@ def node_argv(role: str, config: NodeConfig) -> list[str]:
         argv += ["--staging-tokens", str(engine.staging_tokens)]
     if config.cpus is not None:
         argv += ["--cpus", ",".join(map(str, config.cpus))]
-    return argv
+    return argv + metrics_argv(config.metrics)
+
+
+def metrics_argv(config: MetricsConfig) -> list[str]:
+    if not config.enabled:
+        return ["--no-metrics"]
+    argv = ["--metrics-host", config.host, "--metrics-port", str(config.port)]
+    return argv + (["--instance", config.instance] if config.instance else [])
 
 
 def assign_cores(count: int, available: list[int]) -> list[tuple[int, ...]]:
@@ -116,6 +139,7 @@ class Child:
     name: str
     process: subprocess.Popen[str]
     address: str = ""
+    metrics_address: str = ""
     cores: tuple[int, ...] | None = None
 
 
@@ -123,6 +147,7 @@ class Launcher:
     def __init__(self, spec: ClusterSpec) -> None:
         self.spec = spec
         self.children: list[Child] = []
+        self.targets_file: Path | None = None
         self._lines: queue.Queue[tuple[str, str]] = queue.Queue()
 
     def spawn(self, name: str, argv: list[str], cores: tuple[int, ...] | None = None) -> Child:
@@ -159,8 +184,24 @@ class Launcher:
                 name, line = self._lines.get(timeout=0.2)
             except queue.Empty:
                 continue
-            if line.startswith(READY_PREFIX) and name in by_name:
-                by_name[name].address = line.split()[-1]
+            ready = parse_ready_line(line)
+            if ready is not None and name in by_name:
+                by_name[name].address, by_name[name].metrics_address = ready
+
+    def write_targets(self, directory: Path) -> Path:
+        """A Prometheus file-based service discovery file listing every process's /metrics endpoint."""
+        groups = [
+            {"targets": [c.metrics_address], "labels": {"mode": self.spec.mode, "pdsim_process": c.name}}
+            for c in self.children
+            if c.metrics_address
+        ]
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"pdsim-{self.spec.mode}-{os.getpid()}.json"
+        partial = path.with_suffix(".json.tmp")  # Prometheus may read at any time: replace it whole
+        partial.write_text(json.dumps(groups, indent=2))
+        partial.replace(path)
+        self.targets_file = path
+        return path
 
     @property
     def router_address(self) -> str:
@@ -172,6 +213,8 @@ class Launcher:
         """SIGTERM the router, then the nodes (so no new request reaches a node going away); SIGKILL whatever
         is still running after `_STOP_SECONDS`. Signals are ignored meanwhile: this cleanup is bounded."""
         previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+        if self.targets_file is not None:  # Prometheus stops scraping processes that are going away
+            self.targets_file.unlink(missing_ok=True)
         try:
             deadline = time.monotonic() + _STOP_SECONDS
             routers = [c for c in self.children if c.name == "router"]
@@ -248,6 +291,7 @@ def _start(launcher: Launcher, spec: ClusterSpec) -> None:
     asyncio.run(_all_healthy([n.address for n in nodes], spec.startup_timeout))
     pools = {"worker": "--workers", "prefill": "--prefill", "decode": "--decode"}
     router_argv = ["router", "--host", spec.host, "--port", str(spec.router_port), "--policy", spec.routing]
+    router_argv += [f"--slo={slo}" for slo in spec.slos.to_args()] + metrics_argv(spec.node.metrics)
     for role, flag in pools.items():
         addresses = [n.address for n, r in zip(nodes, roles, strict=True) if r == role]
         if addresses:
@@ -255,6 +299,8 @@ def _start(launcher: Launcher, spec: ClusterSpec) -> None:
     router = launcher.spawn("router", router_argv)
     launcher.wait_ready([router], spec.startup_timeout)
     asyncio.run(_all_healthy([router.address], spec.startup_timeout))
+    if spec.targets_dir is not None and spec.node.metrics.enabled:
+        launcher.write_targets(spec.targets_dir)
 
 
 async def _all_healthy(addresses: list[str], timeout: float) -> None:
@@ -265,7 +311,10 @@ def _announce(launcher: Launcher, spec: ClusterSpec) -> None:
     lines = [f"router: {launcher.router_address}", f"pdsim cluster up ({spec.mode}, model {spec.node.model.model}):"]
     for child in launcher.children:
         cores = f"  cores {','.join(map(str, child.cores))}" if child.cores else ""
-        lines.append(f"  {child.name:<10} {child.address:<22} pid {child.process.pid}{cores}")
+        metrics = f"  metrics http://{child.metrics_address}/metrics" if child.metrics_address else ""
+        lines.append(f"  {child.name:<10} {child.address:<22} pid {child.process.pid}{cores}{metrics}")
+    if launcher.targets_file is not None:
+        lines.append(f"Prometheus targets: {launcher.targets_file} (make observe scrapes them)")
     lines.append(f'try:  pdsim generate --router {launcher.router_address} --max-tokens 32 "Hello"')
     lines.append("Ctrl-C stops every process.")
     print("\n".join(lines), flush=True)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from pdsim.engine.config import EngineConfig
 from pdsim.kv_codec import DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES
+from pdsim.metrics import MetricsConfig
 from pdsim.models.spec import ModelSpec
 from pdsim.requests import DEFAULT_MAX_TOKENS
 
@@ -19,6 +20,7 @@ class NodeConfig:
     engine: EngineConfig = field(default_factory=EngineConfig)
     default_max_tokens: int = DEFAULT_MAX_TOKENS
     kv_chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     def __post_init__(self) -> None:
         if not 0 <= self.port < 65536:

@@ -7,7 +7,7 @@ import uvloop
 from pdsim.engine.build import pin_cpus
 from pdsim.node_config import NodeConfig
 from pdsim.rpc.node_server import NodeServer
-from pdsim.rpc.server import READY_PREFIX, wait_for_signal
+from pdsim.rpc.server import ready_line, wait_for_signal
 
 
 def make_node(role: str, config: NodeConfig) -> NodeServer:
@@ -31,7 +31,7 @@ def run_node(role: str, config: NodeConfig) -> int:
     async def serve() -> None:
         address = await node.start()
         # The launcher reads this line to learn where the node listens.
-        print(f"{READY_PREFIX} {role} {address}", flush=True)
+        print(ready_line(role, address, node.metrics_endpoint.address), flush=True)
         try:
             await wait_for_signal()
         finally:

@@ -63,6 +63,7 @@ class PrefillService(pb_grpc.PrefillServicer):
         delivery = await self._node.sender.push(
             request_id, event.slot, event.num_tokens, list(request.kv_destinations), context.time_remaining()
         )
+        self._node.metrics.kv_transfer("sent", delivery.bytes, delivery.seconds)
         delivered = pb.KvDelivered(
             destination=delivery.destination, bytes=delivery.bytes, transfer_seconds=delivery.seconds
         )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
+
+from pdsim.metrics import MetricsConfig
+from pdsim.slo import SloTable
 
 
 class Mode(Enum):
@@ -28,6 +31,8 @@ class RouterConfig:
     tokenizer: str | None = None  # directory with tokenizer.json; default: the model path the nodes report
     connect_timeout: float = 60.0  # how long to wait for every node at start-up
     load_poll_seconds: float = 0.2
+    slos: SloTable = field(default_factory=SloTable)  # what the router's SLO counters judge against
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     def __post_init__(self) -> None:
         if self.mode is Mode.COLOCATED and (not self.workers or self.prefill or self.decode):

@@ -6,7 +6,9 @@ import argparse
 
 import uvloop
 
-from pdsim.rpc.server import READY_PREFIX, wait_for_signal
+from pdsim.metrics import MetricsConfig
+from pdsim.rpc.server import ready_line, wait_for_signal
+from pdsim.slo import parse_slo_args
 from router.config import Mode, Policy, RouterConfig
 from router.server import RouterServer
 
@@ -22,6 +24,8 @@ def router_config_from(args: argparse.Namespace) -> RouterConfig:
         host=args.host,
         port=args.port,
         tokenizer=args.tokenizer,
+        slos=parse_slo_args(args.slo),
+        metrics=MetricsConfig(not args.no_metrics, args.metrics_host, args.metrics_port, args.instance),
     )
 
 
@@ -31,7 +35,7 @@ def run_router(config: RouterConfig) -> int:
     async def serve() -> None:
         try:
             address = await router.start()
-            print(f"{READY_PREFIX} router {address}", flush=True)
+            print(ready_line("router", address, router.metrics_endpoint.address), flush=True)
             await wait_for_signal()
         finally:
             await router.stop()

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import grpc
 
+from pdsim.metrics import MetricsEndpoint, RouterMetrics, SeriesLabels
 from pdsim.requests import ModelLimits
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.server import add_health, bind, new_server, set_serving
 from router.config import Mode, RouterConfig
 from router.detokenizer import RouterTokenizer
+from router.frontend import Frontend
 from router.modes import ColocatedMode, DisaggregatedMode
 from router.nodes import NodePool
 from router.policies import make_policy
@@ -26,6 +28,14 @@ class RouterServer:
         self.address = ""
         self._pool: NodePool | None = None  # channels belong to the event loop that start() runs on
         self._server: grpc.aio.Server | None = None
+        self.metrics_endpoint = MetricsEndpoint(config.metrics)
+        self._frontend: Frontend | None = None
+
+    @property
+    def frontend(self) -> Frontend:
+        """What every client-facing API serves through (see `router.frontend`)."""
+        assert self._frontend is not None, "start() first"
+        return self._frontend
 
     @property
     def pool(self) -> NodePool:
@@ -62,9 +72,13 @@ class RouterServer:
         limits = ModelLimits(info.max_context, info.vocab_size)
         server = new_server()
         health = add_health(server)
-        pb_grpc.add_RouterServicer_to_server(RouterService(mode, tokenizer, limits, info.default_max_tokens), server)
-        pb_grpc.add_NodeServicer_to_server(RouterNodeService(info, self.pool), server)
         self.address = bind(server, config.host, config.port)
+        labels = SeriesLabels(config.mode.value, "router", config.metrics.instance or self.address)
+        metrics = RouterMetrics(self.metrics_endpoint.registry, labels, config.slos)
+        self._frontend = Frontend(mode, tokenizer, limits, info.default_max_tokens, metrics)
+        pb_grpc.add_RouterServicer_to_server(RouterService(self._frontend), server)
+        pb_grpc.add_NodeServicer_to_server(RouterNodeService(info, self.pool), server)
+        self.metrics_endpoint.start()
         await server.start()
         self._server = server
         self.pool.start_polling(config.load_poll_seconds)
@@ -77,3 +91,4 @@ class RouterServer:
             await self._server.stop(grace)
         if self._pool is not None:
             await self._pool.close()
+        self.metrics_endpoint.stop()

@@ -1,84 +1,66 @@
-"""The client-facing Generate: tokenize, validate, route through the mode, stream tokens and text back."""
+"""The router's gRPC services: Router.Generate (a translation around `Frontend`) and Node.GetInfo/GetLoad."""
 
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import AsyncIterator
-from typing import Protocol
 
 import grpc
 
 from pdsim.errors import InvalidRequest, PdsimError
-from pdsim.requests import ModelLimits, validate_request
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.convert import finish_to_pb, sampling_from_pb
 from pdsim.rpc.status import abort
-from router.detokenizer import IncrementalDetokenizer, RouterTokenizer
-from router.modes import RoutedRequest, Tokens
+from router.frontend import Admitted, Frontend
 from router.nodes import NodePool
 
 
-class Mode(Protocol):
-    def generate(self, request: RoutedRequest) -> AsyncIterator[Tokens]: ...
-
-
 class RouterService(pb_grpc.RouterServicer):
-    def __init__(self, mode: Mode, tokenizer: RouterTokenizer, limits: ModelLimits, default_max_tokens: int) -> None:
-        self._mode = mode
-        self._tokenizer = tokenizer
-        self._limits = limits
-        self._default_max_tokens = default_max_tokens
+    """The gRPC front: translates Generate to and from the `Frontend`."""
+
+    def __init__(self, frontend: Frontend) -> None:
+        self._frontend = frontend
 
     async def Generate(
         self,
         request: pb.GenerateRequest,
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[pb.GenerateResponse]:
+        received = time.perf_counter()
         try:
-            routed = self._route(request, context)
+            admitted = self._admit(request, context, received)
         except PdsimError as error:
             await abort(context, error)
-        detokenizer = IncrementalDetokenizer(self._tokenizer.decode)
-        completion_tokens = 0
         first = True
         try:
-            async for tokens in self._mode.generate(routed):
-                completion_tokens += len(tokens.token_ids)
-                text = detokenizer.add(tokens.token_ids)
-                response = pb.GenerateResponse(token_ids=tokens.token_ids, text=text)
+            async for piece in self._frontend.stream(admitted):
+                response = pb.GenerateResponse(token_ids=piece.token_ids, text=piece.text)
                 if first:
-                    response.request_id = request.request_id or routed.request_id
+                    response.request_id = request.request_id or admitted.routed.request_id
                     first = False
-                if tokens.finish_reason is not None:
-                    response.text += detokenizer.flush()
-                    response.finish_reason = finish_to_pb(tokens.finish_reason)
+                if piece.finish_reason is not None:
+                    response.finish_reason = finish_to_pb(piece.finish_reason)
                     response.usage.CopyFrom(
-                        pb.Usage(prompt_tokens=len(routed.prompt_ids), completion_tokens=completion_tokens)
+                        pb.Usage(
+                            prompt_tokens=len(admitted.routed.prompt_ids), completion_tokens=piece.completion_tokens
+                        )
                     )
                 yield response
         except PdsimError as error:
             await abort(context, error)
 
-    def _route(self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext) -> RoutedRequest:
+    def _admit(self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext, received: float) -> Admitted:
         which = request.WhichOneof("prompt")
+        prompt: str | list[int]
         if which == "text":
-            prompt = self._tokenizer.encode(request.text)
+            prompt = request.text
         elif which == "token_ids":
             prompt = list(request.token_ids.ids)
         else:
             raise InvalidRequest("prompt is missing: set text or token_ids")
-        params = sampling_from_pb(request.sampling, self._default_max_tokens)
-        validate_request(prompt, params, self._limits)
-        remaining = context.time_remaining()
-        return RoutedRequest(
-            # Nodes key requests on this id, so it is always the router's own: a client's id may repeat.
-            request_id=uuid.uuid4().hex,
-            prompt_ids=prompt,
-            params=params,
-            deadline=None if remaining is None else time.monotonic() + remaining,
-        )
+        params = sampling_from_pb(request.sampling, self._frontend.default_max_tokens)
+        return self._frontend.admit(prompt, params, request.request_class, context.time_remaining(), received)
 
 
 class RouterNodeService(pb_grpc.NodeServicer):

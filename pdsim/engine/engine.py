@@ -34,6 +34,7 @@ class StepStats:
     seconds: float
     waiting: int  # queued after the step
     running: int
+    queue_seconds: tuple[float, ...] = ()  # time in the queue of each request that left it for this step
 
 
 StepObserver = Callable[[StepStats], None]
@@ -142,6 +143,7 @@ class Engine:
             seconds,
             len(self.scheduler.waiting),
             self.scheduler.num_running,
+            self.scheduler.take_queue_seconds(),
         )
         for observer in self._observers:
             try:

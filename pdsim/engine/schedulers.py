@@ -77,9 +77,20 @@ class Scheduler(ABC):
         self.eos_token_ids = eos_token_ids
         self.max_context = max_context
         self.waiting: deque[Request] = deque()
+        self._queue_seconds: list[float] = []
 
     def add(self, request: Request) -> None:
+        request.queued_at = time.monotonic()
         self.waiting.append(request)
+
+    def take_queue_seconds(self) -> tuple[float, ...]:
+        """How long each request that left the queue since the last call had waited in it."""
+        seconds, self._queue_seconds = tuple(self._queue_seconds), []
+        return seconds
+
+    def _dequeued(self, requests: Sequence[Request]) -> None:
+        now = time.monotonic()
+        self._queue_seconds.extend(now - r.queued_at for r in requests)
 
     @abstractmethod
     def schedule(self) -> Batch | None:
@@ -188,6 +199,7 @@ class ColocatedScheduler(_DecodingScheduler):
         prefill_allowed = self.config.policy is SchedulePolicy.PREFILL_FIRST or not self.running
         if self.waiting and self.running.free_slots and prefill_allowed:
             batch = take_prefill_batch(self.waiting, self.config.prefill_token_budget, self.running.free_slots)
+            self._dequeued(batch)
             for i, request in enumerate(batch):
                 request.slot = len(self.running) + i
             return Batch(Phase.PREFILL, batch)
@@ -210,6 +222,7 @@ class DecodeScheduler(_DecodingScheduler):
         self._drop_expired()
         while self.waiting and self.running.free_slots:
             request = self.waiting.popleft()
+            self._dequeued([request])
             assert request.staged is not None
             request.slot = len(self.running)
             self.store.write_block(request.slot, request.staged.tensor())
@@ -247,6 +260,7 @@ class PrefillScheduler(Scheduler):
         if not self.waiting or not self.free_slots:
             return None
         batch = take_prefill_batch(self.waiting, self.config.prefill_token_budget, len(self.free_slots))
+        self._dequeued(batch)
         for request in batch:
             request.slot = self.free_slots.pop()
         return Batch(Phase.PREFILL, batch)

@@ -11,7 +11,9 @@ import logging
 import grpc
 
 from pdsim.engine.build import BuiltEngine, Role, build_engine
+from pdsim.engine.engine import StepStats
 from pdsim.engine.schedulers import LoadSnapshot
+from pdsim.metrics import LoadFacts, MetricsEndpoint, NodeMetrics, SeriesLabels
 from pdsim.node_config import NodeConfig
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.node_service import InFlight, NodeService
@@ -29,6 +31,13 @@ class NodeServer:
         self._server: grpc.aio.Server | None = None
         self._built: BuiltEngine | None = None
         self.in_flight = InFlight()
+        self.metrics_endpoint = MetricsEndpoint(config.metrics)
+        self._metrics: NodeMetrics | None = None
+
+    @property
+    def metrics(self) -> NodeMetrics:
+        assert self._metrics is not None, "start() first"
+        return self._metrics
 
     @property
     def built(self) -> BuiltEngine:
@@ -49,6 +58,7 @@ class NodeServer:
         pb_grpc.add_NodeServicer_to_server(node, server)
         self._add_services(server)
         self.address = bind(server, self.config.host, self.config.port)
+        self._start_metrics()
         self.built.engine.start()
         await server.start()
         self._server = server
@@ -64,9 +74,24 @@ class NodeServer:
         await self._on_stopping()
         if self._built is not None:
             await asyncio.to_thread(self._built.engine.stop)
+        self.metrics_endpoint.stop()
 
     def load(self) -> LoadSnapshot:
         return self.built.engine.load()
+
+    def _start_metrics(self) -> None:
+        mode = "colocated" if self.role is Role.COLOCATED else "disaggregated"
+        labels = SeriesLabels(mode, self.role.value, self.config.metrics.instance or self.address)
+        self._metrics = NodeMetrics(self.metrics_endpoint.registry, labels, self._load_facts)
+        self.built.engine.add_observer(self._observe_step)
+        self.metrics_endpoint.start()
+
+    def _load_facts(self) -> LoadFacts:
+        load = self.load()
+        return LoadFacts(load.waiting, load.running, load.kv_bytes_held, load.kv_bytes_capacity)
+
+    def _observe_step(self, stats: StepStats) -> None:
+        self.metrics.step(stats.phase.value, stats.batch_size, stats.num_tokens, stats.seconds, stats.queue_seconds)
 
     # ---------------------------------------------------------------- role hooks
     def _add_services(self, server: grpc.aio.Server) -> None:

@@ -12,7 +12,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 log = logging.getLogger(__name__)
 
 # KV chunks are up to 4 MiB of payload plus framing: leave room above gRPC's 4 MiB default on both sides.
-# Every process prints "<READY_PREFIX> <role> <address>" on stdout once it serves; the launcher reads it.
+# Every process prints a ready line (see `ready_line`) on stdout once it serves; the launcher reads it.
 READY_PREFIX = "pdsim-ready"
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 GRPC_OPTIONS = [
@@ -20,6 +20,19 @@ GRPC_OPTIONS = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.so_reuseport", 0),
 ]
+
+
+def ready_line(role: str, address: str, metrics_address: str) -> str:
+    """`pdsim-ready <role> <grpc address> metrics=<host:port or empty>`."""
+    return f"{READY_PREFIX} {role} {address} metrics={metrics_address}"
+
+
+def parse_ready_line(line: str) -> tuple[str, str] | None:
+    """(gRPC address, metrics address) from a ready line; None for any other line."""
+    parts = line.split()
+    if len(parts) != 4 or parts[0] != READY_PREFIX or not parts[3].startswith("metrics="):
+        return None
+    return parts[2], parts[3].removeprefix("metrics=")
 
 
 def new_server() -> grpc.aio.Server:

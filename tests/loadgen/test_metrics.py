@@ -10,13 +10,13 @@ import grpc
 import pytest
 
 from loadgen.metrics import met_slo, request_metrics, summarize
-from loadgen.mix import Slo
 from loadgen.records import RequestRecord
 from loadgen.runner import RunLimits, run_plan
 from loadgen.workload import LengthPolicy, Plan, PlannedRequest
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.server import bind, new_server
+from pdsim.slo import Slo
 
 SLOS = {"chat": Slo(ttft=0.5, tpot=0.1), "long": Slo(ttft=2.0, tpot=0.1, e2el=3.0)}
 

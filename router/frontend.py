@@ -1,0 +1,134 @@
+"""What every client-facing API of the router shares: admit a request, route it through the mode, stream its
+tokens and text back, and record what the client saw in the router's metrics.
+
+The gRPC Router service and the HTTP front are thin translations around `Frontend`; neither times requests
+nor counts outcomes itself, so both report the same metrics. No gRPC or HTTP types here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Protocol
+
+from pdsim.errors import InvalidRequest, PdsimError
+from pdsim.metrics import RouterMetrics
+from pdsim.requests import FinishReason, ModelLimits, SamplingParams, validate_request
+from router.detokenizer import IncrementalDetokenizer, RouterTokenizer
+from router.modes import RoutedRequest, Tokens
+
+
+class Mode(Protocol):
+    def generate(self, request: RoutedRequest) -> AsyncIterator[Tokens]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """A validated request and when the router received it."""
+
+    routed: RoutedRequest
+    request_class: str
+    received: float  # time.perf_counter()
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """New tokens and the complete text they add; the last piece has a finish reason."""
+
+    token_ids: Sequence[int]
+    text: str
+    finish_reason: FinishReason | None
+    completion_tokens: int  # so far, this piece included
+
+
+class Frontend:
+    def __init__(
+        self,
+        mode: Mode,
+        tokenizer: RouterTokenizer,
+        limits: ModelLimits,
+        default_max_tokens: int,
+        metrics: RouterMetrics | None = None,
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.limits = limits
+        self.default_max_tokens = default_max_tokens
+        self._mode = mode
+        self._metrics = metrics
+
+    def admit(
+        self,
+        prompt: str | Sequence[int],
+        params: SamplingParams,
+        request_class: str = "",
+        timeout: float | None = None,
+        received: float | None = None,
+    ) -> Admitted:
+        """Tokenize and validate; raises `InvalidRequest` naming the bad value (and counts it)."""
+        received = time.perf_counter() if received is None else received
+        try:
+            prompt_ids = self.tokenizer.encode(prompt) if isinstance(prompt, str) else list(prompt)
+            validate_request(prompt_ids, params, self.limits)
+        except InvalidRequest:
+            self._failed(request_class, InvalidRequest.code)
+            raise
+        routed = RoutedRequest(
+            # Nodes key requests on this id, so it is always the router's own: a client's id may repeat.
+            request_id=uuid.uuid4().hex,
+            prompt_ids=prompt_ids,
+            params=params,
+            deadline=None if timeout is None else time.monotonic() + timeout,
+        )
+        return Admitted(routed, request_class, received)
+
+    async def stream(self, admitted: Admitted) -> AsyncIterator[Piece]:
+        """The request's pieces. Leaving early (a client that went away) cancels it on the nodes."""
+        metrics = self._metrics
+        detokenizer = IncrementalDetokenizer(self.tokenizer.decode)
+        arrivals: list[float] = []
+        tokens = 0
+        finished = False
+        if metrics is not None:
+            metrics.started(len(admitted.routed.prompt_ids))
+        try:
+            async for chunk in self._mode.generate(admitted.routed):
+                if chunk.token_ids:
+                    arrivals.append(time.perf_counter())
+                    tokens += len(chunk.token_ids)
+                    if metrics is not None:
+                        metrics.tokens(len(chunk.token_ids))
+                text = detokenizer.add(chunk.token_ids)
+                if chunk.finish_reason is not None:
+                    text += detokenizer.flush()
+                    finished = True
+                    self._completed(admitted, arrivals, tokens)
+                yield Piece(chunk.token_ids, text, chunk.finish_reason, tokens)
+        except PdsimError as error:
+            self._failed(admitted.request_class, error.code)
+            raise
+        except (asyncio.CancelledError, GeneratorExit):
+            if not finished:  # closing the stream after its last piece is no cancellation
+                self._failed(admitted.request_class, "CANCELLED")
+            raise
+        except Exception:
+            self._failed(admitted.request_class, PdsimError.code)
+            raise
+        finally:
+            if metrics is not None:
+                metrics.ended()
+
+    def _completed(self, admitted: Admitted, arrivals: list[float], tokens: int) -> None:
+        if self._metrics is None or not arrivals:
+            return
+        ttft = arrivals[0] - admitted.received
+        e2el = arrivals[-1] - admitted.received
+        itls = [b - a for a, b in pairwise(arrivals)]
+        self._metrics.completed(admitted.request_class, ttft, e2el, itls, tokens)
+
+    def _failed(self, request_class: str, code: str) -> None:
+        if self._metrics is not None:
+            self._metrics.failed(request_class, code.lower())
