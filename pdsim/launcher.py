@@ -139,7 +139,7 @@ class Child:
     name: str
     process: subprocess.Popen[str]
     address: str = ""
-    metrics_address: str = ""
+    endpoints: dict[str, str] = field(default_factory=dict)  # e.g. metrics: host:port, from the ready line
     cores: tuple[int, ...] | None = None
 
 
@@ -186,14 +186,14 @@ class Launcher:
                 continue
             ready = parse_ready_line(line)
             if ready is not None and name in by_name:
-                by_name[name].address, by_name[name].metrics_address = ready
+                by_name[name].address, by_name[name].endpoints = ready
 
     def write_targets(self, directory: Path) -> Path:
         """A Prometheus file-based service discovery file listing every process's /metrics endpoint."""
         groups = [
-            {"targets": [c.metrics_address], "labels": {"mode": self.spec.mode, "pdsim_process": c.name}}
+            {"targets": [c.endpoints["metrics"]], "labels": {"mode": self.spec.mode, "pdsim_process": c.name}}
             for c in self.children
-            if c.metrics_address
+            if c.endpoints.get("metrics")
         ]
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"pdsim-{self.spec.mode}-{os.getpid()}.json"
@@ -311,7 +311,8 @@ def _announce(launcher: Launcher, spec: ClusterSpec) -> None:
     lines = [f"router: {launcher.router_address}", f"pdsim cluster up ({spec.mode}, model {spec.node.model.model}):"]
     for child in launcher.children:
         cores = f"  cores {','.join(map(str, child.cores))}" if child.cores else ""
-        metrics = f"  metrics http://{child.metrics_address}/metrics" if child.metrics_address else ""
+        metrics_address = child.endpoints.get("metrics")
+        metrics = f"  metrics http://{metrics_address}/metrics" if metrics_address else ""
         lines.append(f"  {child.name:<10} {child.address:<22} pid {child.process.pid}{cores}{metrics}")
     if launcher.targets_file is not None:
         lines.append(f"Prometheus targets: {launcher.targets_file} (make observe scrapes them)")

@@ -31,7 +31,7 @@ def run_node(role: str, config: NodeConfig) -> int:
     async def serve() -> None:
         address = await node.start()
         # The launcher reads this line to learn where the node listens.
-        print(ready_line(role, address, node.metrics_endpoint.address), flush=True)
+        print(ready_line(role, address, metrics=node.metrics_endpoint.address), flush=True)
         try:
             await wait_for_signal()
         finally:

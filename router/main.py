@@ -35,7 +35,7 @@ def run_router(config: RouterConfig) -> int:
     async def serve() -> None:
         try:
             address = await router.start()
-            print(ready_line("router", address, router.metrics_endpoint.address), flush=True)
+            print(ready_line("router", address, metrics=router.metrics_endpoint.address), flush=True)
             await wait_for_signal()
         finally:
             await router.stop()

@@ -22,17 +22,17 @@ GRPC_OPTIONS = [
 ]
 
 
-def ready_line(role: str, address: str, metrics_address: str) -> str:
-    """`pdsim-ready <role> <grpc address> metrics=<host:port or empty>`."""
-    return f"{READY_PREFIX} {role} {address} metrics={metrics_address}"
+def ready_line(role: str, address: str, **endpoints: str) -> str:
+    """`pdsim-ready <role> <grpc address> [name=<host:port or empty> ...]`, e.g. `metrics=127.0.0.1:9400`."""
+    return " ".join([READY_PREFIX, role, address, *(f"{name}={value}" for name, value in endpoints.items())])
 
 
-def parse_ready_line(line: str) -> tuple[str, str] | None:
-    """(gRPC address, metrics address) from a ready line; None for any other line."""
+def parse_ready_line(line: str) -> tuple[str, dict[str, str]] | None:
+    """(gRPC address, other endpoints by name) from a ready line; None for any other line."""
     parts = line.split()
-    if len(parts) != 4 or parts[0] != READY_PREFIX or not parts[3].startswith("metrics="):
+    if len(parts) < 3 or parts[0] != READY_PREFIX or not all("=" in p for p in parts[3:]):
         return None
-    return parts[2], parts[3].removeprefix("metrics=")
+    return parts[2], dict(p.split("=", 1) for p in parts[3:])
 
 
 def new_server() -> grpc.aio.Server:
