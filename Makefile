@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv test test-all lint proto up-colocated up-disaggregated colocated disaggregated compare clean
+.PHONY: venv test test-all lint proto prometheus observe dashboards up-colocated up-disaggregated colocated disaggregated \
+	compare clean
 
 # Experiment knobs: make compare RATES=1,2,4 MIX=chat PREFILL=1 DECODE=1 MODEL=small DTYPE=bfloat16 ...
 MODEL ?= small
@@ -31,11 +32,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
-test: $(STAMP)
+test: $(STAMP) prometheus
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # Also the long tests (marked slow).
-test-all: $(STAMP)
+test-all: $(STAMP) prometheus
 	$(PY) -m pytest -q -m "" $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -46,6 +47,20 @@ lint: $(STAMP)
 # Regenerate the protobuf stubs after editing proto/ (tests fail while they are stale).
 proto: $(STAMP)
 	$(PY) -m grpc_tools.protoc -Iproto --python_out=. --pyi_out=. --grpc_python_out=. proto/pdsim/rpc/pdsim.proto
+
+# Prometheus from Debian's packages when missing (the metrics test is skipped without it, unless CI requires it).
+prometheus:
+	-@deploy/prometheus/install.sh
+
+# Prometheus on 127.0.0.1:$(PROMETHEUS_PORT), scraping every cluster started on this machine; prints how to add Grafana.
+PROMETHEUS_PORT ?= 9090
+observe: $(STAMP)
+	deploy/prometheus/install.sh
+	$(VENV)/bin/pdsim observe --port $(PROMETHEUS_PORT)
+
+# Regenerate deploy/grafana/dashboards/pdsim.json after editing pdsim/dashboard.py (tests fail while it is stale).
+dashboards: $(STAMP)
+	$(PY) -m pdsim.dashboard
 
 up-colocated: $(STAMP)
 	$(VENV)/bin/pdsim up --mode colocated --workers 2

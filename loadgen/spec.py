@@ -10,7 +10,7 @@ from loadgen.arrivals import Arrivals
 from loadgen.mix import load_mix
 from loadgen.traces import TraceRequest, read_trace
 from loadgen.workload import LengthPolicy, Plan, plan_from_mix, plan_from_trace
-from pdsim.slo import Slo
+from pdsim.slo import Slo, SloTable
 
 _CLOSED_LOOP_COUNT = 100_000  # a closed loop is ended by its duration; this only bounds the plan
 
@@ -32,6 +32,10 @@ class WorkloadSpec:
             raise ValueError(f"count must be > 0, got {self.count}")
         if self.time_scale <= 0:
             raise ValueError(f"time_scale must be > 0, got {self.time_scale}")
+
+    def slo_table(self) -> SloTable:
+        """The SLOs the router should count goodput against, the same ones the report judges by."""
+        return SloTable(default=self.trace_slo) if self.trace else load_mix(self.mix).slo_table()
 
     @cached_property
     def _trace(self) -> list[TraceRequest]:

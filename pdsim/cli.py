@@ -187,6 +187,15 @@ def _build_parser() -> argparse.ArgumentParser:
             exp.add_argument("--mode", required=True, choices=["colocated", "disaggregated"])
         _add_experiment_args(exp)
 
+    from pdsim.observe import ObserveConfig
+
+    observe_defaults = ObserveConfig()
+    observe = sub.add_parser("observe", help="run Prometheus on loopback, scraping every pdsim cluster (make observe)")
+    observe.add_argument("--host", default=observe_defaults.host)
+    observe.add_argument("--port", type=int, default=observe_defaults.port)
+    observe.add_argument("--workdir", default=str(observe_defaults.workdir), help="config, targets/ and data/")
+    observe.add_argument("--scrape-interval", default=None, help="override the shipped config's, e.g. 1s")
+
     report = sub.add_parser("report", help="rewrite results/compare/report.md from the results on disk")
     report.add_argument("--output", default="results")
     return parser
@@ -247,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return _dispatch(args)
-    except (ValueError, ConnectionError, TimeoutError) as error:
+    except (ValueError, ConnectionError, TimeoutError, FileNotFoundError, RuntimeError) as error:
         print(f"pdsim {args.command}: {error}", file=sys.stderr)
         return 2
 
@@ -282,6 +291,11 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         print(f"report: {run_compare(experiment_config_from(args))}")
         return 0
+    if args.command == "observe":
+        from pdsim.observe import ObserveConfig, run_observe
+
+        return run_observe(ObserveConfig(Path(args.workdir), host=args.host, port=args.port,
+                                         scrape_interval=args.scrape_interval))  # fmt: skip
     if args.command == "report":
         import json
 

@@ -20,7 +20,7 @@ from loadgen.results import format_summary
 from loadgen.runner import RunLimits
 from loadgen.spec import WorkloadSpec
 from pdsim.engine.config import EngineConfig
-from pdsim.launcher import ClusterSpec, started_cluster
+from pdsim.launcher import ClusterSpec, default_targets_dir, started_cluster
 from pdsim.models.spec import ModelSpec
 from pdsim.node_config import NodeConfig
 
@@ -50,7 +50,10 @@ class ExperimentConfig:
 
     def cluster(self, mode: str) -> ClusterSpec:
         node = NodeConfig(model=self.model, engine=EngineConfig(max_batch=self.max_batch))
-        return ClusterSpec(mode, self.workers, self.prefill, self.decode, node, router_port=0, routing=self.routing)
+        return ClusterSpec(
+            mode, self.workers, self.prefill, self.decode, node, router_port=0, routing=self.routing,
+            slos=self.workload.slo_table(), targets_dir=default_targets_dir(),
+        )  # fmt: skip
 
     def workload_at(self, rate: float) -> WorkloadSpec:
         return dataclasses.replace(self.workload, arrivals=dataclasses.replace(self.workload.arrivals, rate=rate))

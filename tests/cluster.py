@@ -14,6 +14,7 @@ from pdsim.engine.config import EngineConfig
 from pdsim.models.spec import ModelSpec
 from pdsim.node_config import NodeConfig
 from pdsim.rpc.node_server import NodeServer
+from pdsim.slo import SloTable
 from prefill_node.service import PrefillNodeServer
 from router.config import Mode, Policy, RouterConfig
 from router.server import RouterServer
@@ -48,6 +49,7 @@ async def cluster(
     config: NodeConfig | None = None,
     decode_configs: Sequence[NodeConfig] = (),
     policy: Policy = Policy.ROUND_ROBIN,
+    slos: SloTable | None = None,
 ) -> AsyncIterator[Cluster]:
     config = config or node_config()
     nodes: list[NodeServer] = []
@@ -69,6 +71,7 @@ async def cluster(
                 prefill=by_role["prefill"],
                 decode=by_role["decode"],
                 policy=policy,
+                slos=slos or SloTable(),
             )
         )
         assert set(addresses) == set(router.config.nodes)
