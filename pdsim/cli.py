@@ -154,6 +154,11 @@ def _build_parser() -> argparse.ArgumentParser:
             exp.add_argument("--mode", required=True, choices=["colocated", "disaggregated"])
         _add_experiment_args(exp)
 
+    from benchmarks.phases.main import add_phases_args
+
+    phases = sub.add_parser("phases", help="the prefill-vs-decode phase benchmark with a roofline (make phases)")
+    add_phases_args(phases)
+
     report = sub.add_parser("report", help="rewrite results/compare/report.md from the results on disk")
     report.add_argument("--output", default="results")
     return parser
@@ -248,6 +253,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         from pdsim.experiment import run_compare
 
         print(f"report: {run_compare(experiment_config_from(args))}")
+        return 0
+    if args.command == "phases":
+        from benchmarks.phases.main import phases_config_from, run_phases
+
+        run_phases(phases_config_from(args))
         return 0
     if args.command == "report":
         import json

@@ -18,7 +18,7 @@ class PhasesConfig:
     output_tokens: int = 256
     # The decode sweep: every batch size at every context length.
     batches: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
-    contexts: tuple[int, ...] = (128, 512, 2048)
+    contexts: tuple[int, ...] = (16, 128, 512, 2048)  # 16: the KV is negligible, intensity ~ batch
     steps: int = 8  # timed decode steps per point (after `warmup` untimed ones)
     warmup: int = 2
     # The prefill sweep: every batch at every prompt length.

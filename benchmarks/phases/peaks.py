@@ -31,6 +31,10 @@ class Peaks:
         """The arithmetic intensity (FLOP/byte) where the two roofs meet."""
         return self.flops_per_s / self.bytes_per_s
 
+    def best(self, other: Peaks) -> Peaks:
+        """The higher of each roof: a peak is what the device can reach, and a shared machine only lowers it."""
+        return Peaks(max(self.flops_per_s, other.flops_per_s), max(self.bytes_per_s, other.bytes_per_s), self.source)
+
     def attainable(self, intensity: float) -> float:
         """The roofline: the FLOP/s a kernel of this arithmetic intensity can reach at most."""
         return min(self.flops_per_s, self.bytes_per_s * intensity)
