@@ -9,7 +9,7 @@ import argparse
 import json
 import platform
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,7 +70,7 @@ def phases_config_from(args: argparse.Namespace) -> PhasesConfig:
     )
 
 
-def run_phases(config: PhasesConfig, log: Any = print) -> dict[str, Any]:
+def run_phases(config: PhasesConfig, log: Callable[[str], object] = print) -> dict[str, Any]:
     """Run the whole benchmark; write results.json and roofline.png under `config.output`; return the results."""
     import torch
 
