@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
 .PHONY: venv test test-all lint proto prometheus observe dashboards up-colocated up-disaggregated colocated disaggregated \
-	compare clean
+	compare phases clean
 
 # Experiment knobs: make compare RATES=1,2,4 MIX=chat PREFILL=1 DECODE=1 MODEL=small DTYPE=bfloat16 ...
 MODEL ?= small
@@ -78,6 +78,13 @@ disaggregated: $(STAMP)
 # Both modes over the rate sweep; writes results/compare/report.md and its plots.
 compare: $(STAMP)
 	$(VENV)/bin/pdsim --log-level WARNING compare $(EXPERIMENT_ARGS) --rates $(RATES)
+
+# The prefill-vs-decode phase benchmark: results/phases/results.json and roofline.png.
+# make phases MODEL=small DTYPE=bfloat16 DEVICE=cpu PHASES_ARGS="--batches 1,8,64 --contexts 256 --threads 2"
+DEVICE ?= cpu
+PHASES_ARGS ?=
+phases: $(STAMP)
+	$(VENV)/bin/pdsim --log-level WARNING phases --model $(MODEL) --dtype $(DTYPE) --device $(DEVICE) $(PHASES_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -196,6 +196,11 @@ def _build_parser() -> argparse.ArgumentParser:
     observe.add_argument("--workdir", default=str(observe_defaults.workdir), help="config, targets/ and data/")
     observe.add_argument("--scrape-interval", default=None, help="override the shipped config's, e.g. 1s")
 
+    from benchmarks.phases.main import add_phases_args
+
+    phases = sub.add_parser("phases", help="the prefill-vs-decode phase benchmark with a roofline (make phases)")
+    add_phases_args(phases)
+
     report = sub.add_parser("report", help="rewrite results/compare/report.md from the results on disk")
     report.add_argument("--output", default="results")
     return parser
@@ -296,6 +301,12 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return run_observe(ObserveConfig(Path(args.workdir), host=args.host, port=args.port,
                                          scrape_interval=args.scrape_interval))  # fmt: skip
+
+    if args.command == "phases":
+        from benchmarks.phases.main import phases_config_from, run_phases
+
+        run_phases(phases_config_from(args))
+        return 0
     if args.command == "report":
         import json
 

@@ -1,0 +1,117 @@
+"""The two roofs: peak FLOP/s and peak bytes/s, measured on the device in this run, and spec-sheet peaks for
+known GPUs.
+
+Measured peaks are what this device reaches on the simplest kernels that can reach its limits: a large square
+matmul in the run's dtype (compute) and a large tensor copy (memory; a copy reads and writes every byte, so it
+moves twice its size). Each is the best of several repeats, timed with the device synchronized. Spec-sheet peaks
+are dense 16-bit tensor-core FLOP/s and HBM bandwidth, matched by the device's name.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from pdsim.engine.dtypes import torch_dtype
+
+
+@dataclass(frozen=True, slots=True)
+class Peaks:
+    flops_per_s: float
+    bytes_per_s: float
+    source: str  # "measured" or the spec sheet's name
+
+    @property
+    def ridge(self) -> float:
+        """The arithmetic intensity (FLOP/byte) where the two roofs meet."""
+        return self.flops_per_s / self.bytes_per_s
+
+    def best(self, other: Peaks) -> Peaks:
+        """The higher of each roof: a peak is what the device can reach, and a shared machine only lowers it."""
+        return Peaks(max(self.flops_per_s, other.flops_per_s), max(self.bytes_per_s, other.bytes_per_s), self.source)
+
+    def attainable(self, intensity: float) -> float:
+        """The roofline: the FLOP/s a kernel of this arithmetic intensity can reach at most."""
+        return min(self.flops_per_s, self.bytes_per_s * intensity)
+
+
+# Dense bf16/fp16 tensor-core peaks and HBM bandwidth, from the vendors' data sheets. Longer names first:
+# "H100 PCIe" must not match the SXM entry.
+SPEC_SHEETS: tuple[tuple[str, Peaks], ...] = (
+    ("H100 PCIe", Peaks(756e12, 2.0e12, "H100 PCIe spec sheet")),
+    ("H100", Peaks(989e12, 3.35e12, "H100 SXM spec sheet")),
+    ("H200", Peaks(989e12, 4.8e12, "H200 SXM spec sheet")),
+    ("A100", Peaks(312e12, 2.0e12, "A100 spec sheet")),
+)
+
+
+def spec_peaks(device_name: str, dtype: str) -> Peaks | None:
+    """The spec-sheet peaks of a known GPU, for 16-bit dtypes (the sheets' FLOP/s are for bf16/fp16)."""
+    if dtype not in ("bfloat16", "float16"):
+        return None
+    for key, peaks in SPEC_SHEETS:
+        if key.lower() in device_name.lower():
+            return peaks
+    return None
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        return f"Apple {platform.machine()} (MPS)"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued kernels, so a timer around them measures them (CPU ops are synchronous already)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def best_time(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
+    """The fastest of `repeats` timed calls, after one untimed warm-up call."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        synchronize(device)
+        started = time.perf_counter()
+        fn()
+        synchronize(device)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def measure_peaks(device: torch.device, dtype: str, matmul_size: int, copy_bytes: int, repeats: int = 5) -> Peaks:
+    """Peak FLOP/s of an n x n matmul in `dtype`, peak bytes/s of copying `copy_bytes` (read + write)."""
+    if matmul_size <= 0 or copy_bytes <= 0:
+        raise ValueError(f"matmul_size and copy_bytes must be > 0, got {matmul_size} and {copy_bytes}")
+    with torch.inference_mode():
+        matmul = _matmul_seconds(device, torch_dtype(dtype), matmul_size, repeats)
+        copy = _copy_seconds(device, copy_bytes, repeats)
+    return Peaks(2 * matmul_size**3 / matmul, 2 * copy_bytes / copy, "measured")
+
+
+def _matmul_seconds(device: torch.device, dtype: torch.dtype, n: int, repeats: int) -> float:
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    out = torch.empty_like(a)
+    return best_time(lambda: torch.mm(a, b, out=out), device, repeats)
+
+
+def _copy_seconds(device: torch.device, nbytes: int, repeats: int) -> float:
+    src = torch.ones(nbytes, dtype=torch.uint8, device=device)
+    dst = torch.empty_like(src)
+    return best_time(lambda: dst.copy_(src), device, repeats)

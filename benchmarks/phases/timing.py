@@ -1,0 +1,174 @@
+"""Time the two phases directly on pdsim's own model runner and KV store: each prefill forward, each decode step.
+
+The engine is the thing measured: the same `HfModelRunner` (pdsim's in-place attention, greedy sampling of each
+row's last token) and `SlotKvStore` a node runs. Every timer is closed only after the device has finished
+(`synchronize`), so the figures hold on cuda and mps, where kernels run asynchronously.
+
+Sweep points time steps at a fixed shape: a decode point re-runs the step at the same position, so every timed
+step attends over exactly `context + 1` keys (the cache's contents do not change the work). The headline run is
+a real generation: one batched prefill, then decode steps over a growing context, each timed.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+
+import torch
+
+from benchmarks.phases.costs import Cost, ModelShape, decode_cost, prefill_cost
+from benchmarks.phases.peaks import synchronize
+from pdsim.engine.model_runner import DecodeRow, HfModelRunner, PrefillRow
+from pdsim.engine.sampler import SamplingRow
+from pdsim.requests import SamplingParams
+
+GREEDY = SamplingRow(SamplingParams(), seed=0, index=0)
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """Forwards of one shape, measured: totals over `steps` forwards, so every rate is a total over `seconds`."""
+
+    phase: str  # "prefill" or "decode"
+    batch: int
+    context: int  # prefill: prompt length; decode: tokens cached before the step (the mean, for a generation)
+    steps: int
+    seconds: float
+    tokens: int  # prefill: prompt tokens processed; decode: tokens generated
+    flops: float
+    bytes: float
+
+    @property
+    def step_seconds(self) -> float:
+        return self.seconds / self.steps
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds
+
+    @property
+    def flops_per_s(self) -> float:
+        return self.flops / self.seconds
+
+    @property
+    def bytes_per_s(self) -> float:
+        return self.bytes / self.seconds
+
+    @property
+    def intensity(self) -> float:
+        return self.flops / self.bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Headline:
+    """The seed's experiment: `batch` concurrent requests, one batched prefill, then every decode step."""
+
+    prefill: Point
+    decode: Point
+    step_seconds: tuple[float, ...]
+
+    @property
+    def ratio(self) -> float:
+        """Prefill tokens/s over decode tokens/s."""
+        return self.prefill.tokens_per_s / self.decode.tokens_per_s
+
+
+class PhaseTimer:
+    def __init__(self, runner: HfModelRunner, shape: ModelShape, dtype: str, vocab: int, seed: int = 0) -> None:
+        self.runner = runner
+        self.shape = shape
+        self.dtype = dtype
+        self._device = runner.kv.keys[0].device
+        self._tokens = torch.Generator().manual_seed(seed)
+        self._vocab = vocab
+
+    def prefill_point(self, batch: int, length: int, repeats: int) -> Point:
+        """The median of `repeats` prefills of `batch` prompts of `length` tokens (after one warm-up)."""
+        times = [self._prefill(batch, length)[1] for _ in range(repeats + 1)][1:]
+        return _point(
+            "prefill",
+            batch,
+            length,
+            repeats,
+            statistics.median(times),
+            batch * length,
+            prefill_cost(self.shape, batch, length, self.dtype),
+        )
+
+    def decode_point(self, batch: int, context: int, steps: int, warmup: int) -> Point:
+        """The median of `steps` decode steps of `batch` rows, each attending over `context + 1` keys."""
+        self._check_fits(batch, context + 1)
+        rows = [DecodeRow(1, context, GREEDY) for _ in range(batch)]
+        times = [self._timed_decode(rows)[1] for _ in range(warmup + steps)][warmup:]
+        return _point(
+            "decode",
+            batch,
+            context,
+            steps,
+            statistics.median(times),
+            batch,
+            decode_cost(self.shape, batch, context, self.dtype),
+        )
+
+    def headline(self, requests: int, input_tokens: int, output_tokens: int) -> Headline:
+        """One prefill of all prompts together, then `output_tokens - 1` decode steps (the prefill samples token 1)."""
+        self._check_fits(requests, input_tokens + output_tokens)
+        # Warm-up at the same shapes: the first forward of a shape pays one-off set-up costs (kernel selection,
+        # allocator growth) that a serving engine has long paid. Measured here: 10 x 256 ran at half speed cold.
+        warm, _ = self._prefill(requests, input_tokens)
+        self._timed_decode([DecodeRow(t, input_tokens, GREEDY) for t in warm])
+        tokens, prefill_seconds = self._prefill(requests, input_tokens)
+        times: list[float] = []
+        flops = nbytes = 0
+        for step in range(output_tokens - 1):
+            context = input_tokens + step
+            tokens, seconds = self._timed_decode([DecodeRow(t, context, GREEDY) for t in tokens])
+            times.append(seconds)
+            cost = decode_cost(self.shape, requests, context, self.dtype)
+            flops, nbytes = flops + cost.flops, nbytes + cost.bytes
+        prefill = _point(
+            "prefill",
+            requests,
+            input_tokens,
+            1,
+            prefill_seconds,
+            requests * input_tokens,
+            prefill_cost(self.shape, requests, input_tokens, self.dtype),
+        )
+        steps = len(times)
+        decode = Point(
+            "decode", requests, input_tokens + (steps - 1) // 2, steps, sum(times), requests * steps, flops, nbytes
+        )
+        return Headline(prefill, decode, tuple(times))
+
+    def _prefill(self, batch: int, length: int) -> tuple[list[int], float]:
+        self._check_fits(batch, length)
+        prompts = torch.randint(0, self._vocab, (batch, length), generator=self._tokens).tolist()
+        rows = [PrefillRow(slot, prompt, GREEDY) for slot, prompt in enumerate(prompts)]
+        synchronize(self._device)
+        started = time.perf_counter()
+        first = self.runner.prefill(rows)
+        synchronize(self._device)
+        return first, time.perf_counter() - started
+
+    def _timed_decode(self, rows: list[DecodeRow]) -> tuple[list[int], float]:
+        synchronize(self._device)
+        started = time.perf_counter()
+        tokens = self.runner.decode(rows)
+        synchronize(self._device)
+        return tokens, time.perf_counter() - started
+
+    def _check_fits(self, batch: int, tokens: int) -> None:
+        kv = self.runner.kv
+        if batch > kv.num_slots or tokens > kv.max_tokens:
+            raise ValueError(
+                f"{batch} rows of {tokens} tokens do not fit a KV store of "
+                f"{kv.num_slots} slots x {kv.max_tokens} tokens"
+            )
+
+
+def _point(phase: str, batch: int, context: int, steps: int, step_seconds: float, tokens: int, cost: Cost) -> Point:
+    return Point(
+        phase, batch, context, steps, step_seconds * steps, tokens * steps, cost.flops * steps, cost.bytes * steps
+    )
