@@ -127,13 +127,14 @@ class DecodeNodeServer(NodeServer):
 
     @property
     def staging(self) -> KvStaging:
-        if self._staging is None:
-            info, engine_config = self.built.info, self.config.engine
-            tokens = engine_config.staging_tokens or 4 * info.limits.max_context
-            self._staging = KvStaging(info.layout, tokens, engine_config.kv_lease_seconds)
+        assert self._staging is not None, "start() first"
         return self._staging
 
     def _add_services(self, server: grpc.aio.Server) -> None:
+        # Allocated here, before anything serves: the metrics scrape thread reads it too.
+        info, engine_config = self.built.info, self.config.engine
+        tokens = engine_config.staging_tokens or 4 * info.limits.max_context
+        self._staging = KvStaging(info.layout, tokens, engine_config.kv_lease_seconds)
         # Registered by hand rather than with the generated helper: PushKv frames skip protobuf parsing.
         service = DecodeService(self)
         handlers = {

@@ -71,12 +71,13 @@ def add_engine_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--kv-chunk-bytes", type=int, default=DEFAULT_CHUNK_BYTES, help="prefill: KV chunk size")
 
 
-def add_metrics_args(parser: argparse.ArgumentParser, instance: bool = True) -> None:
+def add_metrics_args(parser: argparse.ArgumentParser, one_process: bool = True) -> None:
+    """`one_process=False` (pdsim up): every process gets a free port and its address as its instance label."""
     group = parser.add_argument_group("metrics")
     group.add_argument("--metrics-host", default=_METRICS.host, help="where /metrics listens")
-    group.add_argument("--metrics-port", type=int, default=_METRICS.port, help="0 picks a free port")
     group.add_argument("--no-metrics", action="store_true", help="serve no /metrics")
-    if instance:
+    if one_process:
+        group.add_argument("--metrics-port", type=int, default=_METRICS.port, help="0 picks a free port")
         group.add_argument("--instance", default=_METRICS.instance, help="the instance label (default: the address)")
 
 
@@ -84,8 +85,8 @@ def metrics_config_from(args: argparse.Namespace) -> MetricsConfig:
     return MetricsConfig(
         enabled=not args.no_metrics,
         host=args.metrics_host,
-        port=args.metrics_port,
-        instance=getattr(args, "instance", ""),
+        port=getattr(args, "metrics_port", _METRICS.port),
+        instance=getattr(args, "instance", _METRICS.instance),
     )
 
 
@@ -157,7 +158,7 @@ def _build_parser() -> argparse.ArgumentParser:
     up.add_argument("--targets-dir", default=None, help="where to write Prometheus service discovery files")
     add_model_args(up)
     add_engine_args(up)
-    add_metrics_args(up, instance=False)
+    add_metrics_args(up, one_process=False)
 
     gen = sub.add_parser("generate", help="stream one completion from a router")
     gen.add_argument("prompt", help="text, or comma-separated token ids with --token-ids")
@@ -193,7 +194,8 @@ def _build_parser() -> argparse.ArgumentParser:
     observe = sub.add_parser("observe", help="run Prometheus on loopback, scraping every pdsim cluster (make observe)")
     observe.add_argument("--host", default=observe_defaults.host)
     observe.add_argument("--port", type=int, default=observe_defaults.port)
-    observe.add_argument("--workdir", default=str(observe_defaults.workdir), help="config, targets/ and data/")
+    observe.add_argument("--workdir", default=str(observe_defaults.workdir), help="its config, data/ and log")
+    observe.add_argument("--targets-dir", default=str(observe_defaults.targets), help="where clusters announce")
     observe.add_argument("--scrape-interval", default=None, help="override the shipped config's, e.g. 1s")
 
     from benchmarks.phases.main import add_phases_args
@@ -261,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return _dispatch(args)
-    except (ValueError, ConnectionError, TimeoutError, FileNotFoundError, RuntimeError) as error:
+    except (ValueError, ConnectionError, TimeoutError) as error:
         print(f"pdsim {args.command}: {error}", file=sys.stderr)
         return 2
 
@@ -299,8 +301,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "observe":
         from pdsim.observe import ObserveConfig, run_observe
 
-        return run_observe(ObserveConfig(Path(args.workdir), host=args.host, port=args.port,
-                                         scrape_interval=args.scrape_interval))  # fmt: skip
+        return run_observe(ObserveConfig(Path(args.workdir), Path(args.targets_dir), host=args.host,
+                                         port=args.port, scrape_interval=args.scrape_interval))  # fmt: skip
 
     if args.command == "phases":
         from benchmarks.phases.main import phases_config_from, run_phases

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,8 @@ class ClusterSpec:
         counts = (self.workers,) if self.mode == "colocated" else (self.prefill, self.decode)
         if min(counts) < 1:
             raise ValueError(f"every pool needs at least one node, got {counts}")
+        if self.node.metrics.port != 0 or self.node.metrics.instance:
+            raise ValueError("the launcher gives every process its own free metrics port and instance label")
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ClusterSpec:
@@ -71,7 +74,6 @@ class ClusterSpec:
         from pdsim.slo import parse_slo_args
 
         args.cpus = None
-        args.instance = ""
         node = dataclasses.replace(node_config_from(args), host=args.host, port=0)
         targets = Path(args.targets_dir) if args.targets_dir else default_targets_dir()
         return cls(
@@ -196,7 +198,7 @@ class Launcher:
             if c.endpoints.get("metrics")
         ]
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"pdsim-{self.spec.mode}-{os.getpid()}.json"
+        path = directory / f"pdsim-{self.spec.mode}-{os.getpid()}-{uuid.uuid4().hex[:8]}.json"
         partial = path.with_suffix(".json.tmp")  # Prometheus may read at any time: replace it whole
         partial.write_text(json.dumps(groups, indent=2))
         partial.replace(path)

@@ -26,6 +26,12 @@ LATENCY_BUCKETS = (
 )  # fmt: skip
 BATCH_BUCKETS = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 LABELS = ("mode", "role", "instance")
+# A request's outcome: ok, cancelled (the client left) or the lower-case gRPC status of its failure. Every series
+# exists from the start, so the first failure of a kind shows in rate() and in the attainment denominator.
+OUTCOMES = (
+    "ok", "cancelled", "invalid_argument", "resource_exhausted", "unavailable", "deadline_exceeded", "not_found",
+    "failed_precondition", "data_loss", "already_exists", "internal",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +118,14 @@ class _LoadCollector(Collector):
 class NodeMetrics:
     """A worker's stage metrics: queue, steps, batch sizes, busy time, tokens, KV traffic and KV held."""
 
-    def __init__(self, registry: CollectorRegistry, labels: SeriesLabels, load: Callable[[], LoadFacts]) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        labels: SeriesLabels,
+        load: Callable[[], LoadFacts],
+        kv_directions: Sequence[str] = (),
+    ) -> None:
+        """`kv_directions`: which KV traffic the role has, `sent` (prefill) or `received` (decode)."""
         base = labels.values()
         phase = (*LABELS, "phase")
         direction = (*LABELS, "direction")
@@ -146,8 +159,8 @@ class NodeMetrics:
             registry=registry,
             buckets=LATENCY_BUCKETS,
         )
-        self._kv_bytes = {d: kv_bytes.labels(*base, d) for d in ("sent", "received")}
-        self._kv_seconds = {d: kv_seconds.labels(*base, d) for d in ("sent", "received")}
+        self._kv_bytes = {d: kv_bytes.labels(*base, d) for d in kv_directions}
+        self._kv_seconds = {d: kv_seconds.labels(*base, d) for d in kv_directions}
         self._phases = {
             name: (step_seconds.labels(*base, name), batch_size.labels(*base, name), busy.labels(*base, name))
             for name in ("prefill", "decode")
@@ -198,15 +211,12 @@ class RouterMetrics:
             (*LABELS, "outcome", "slo_class"),
             registry=registry,
         )
-        self._outcomes = outcomes
-        self._base = base
         slo_met = Counter(
             "pdsim_requests_slo_met", "Completed requests that met their class's SLO", (*LABELS, "slo_class"),
             registry=registry,
         )  # fmt: skip
         self._slo_met = {name: slo_met.labels(*base, name) for name in slos.names()}
-        for name in slos.names():  # present from the start, so rates and ratios exist before the first request
-            outcomes.labels(*base, "ok", name)
+        self._outcomes_by = {(o, c): outcomes.labels(*base, o, c) for o in OUTCOMES for c in slos.names()}
         self._prompt_tokens = Counter(
             "pdsim_prompt_tokens", "Prompt tokens of requests the router accepted", LABELS, registry=registry
         ).labels(*base)
@@ -239,10 +249,11 @@ class RouterMetrics:
             self._tpot.observe(tpot)
         for gap in itls:
             self._itl.observe(gap)
-        self._outcomes.labels(*self._base, "ok", name).inc()
+        self._outcomes_by["ok", name].inc()
         if self.slos.slo(name).met(ttft, tpot, e2el):
             self._slo_met[name].inc()
 
     def failed(self, request_class: str, outcome: str) -> None:
-        """`outcome`: the lower-case gRPC status name (a bounded set), e.g. `invalid_argument` or `cancelled`."""
-        self._outcomes.labels(*self._base, outcome, self.slos.class_of(request_class)).inc()
+        """`outcome`: one of `OUTCOMES`, e.g. `invalid_argument` or `cancelled` (anything else counts as internal)."""
+        key = (outcome if outcome in OUTCOMES else "internal", self.slos.class_of(request_class))
+        self._outcomes_by[key].inc()

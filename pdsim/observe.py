@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -28,7 +29,8 @@ GRAFANA_DIR = REPO / "deploy" / "grafana"
 
 @dataclass(frozen=True, slots=True)
 class ObserveConfig:
-    workdir: Path = field(default_factory=lambda: default_targets_dir().parent)  # targets/ lives here
+    workdir: Path = field(default_factory=lambda: default_targets_dir().parent)  # prometheus.yml, data/, log
+    targets: Path = field(default_factory=default_targets_dir)  # where launchers write service discovery files
     config: Path = PROMETHEUS_CONFIG
     host: str = "127.0.0.1"
     port: int = 9090
@@ -56,14 +58,18 @@ def prometheus_binary() -> str:
 
 
 def prepare(config: ObserveConfig) -> Path:
-    """The working directory's prometheus.yml: the shipped file, with the scrape interval overridden if asked."""
-    (config.workdir / "targets").mkdir(parents=True, exist_ok=True)
+    """The working directory's prometheus.yml: the shipped file, watching `config.targets` (an absolute path, so
+    it is the directory the launchers write to), with the scrape interval overridden if asked."""
+    config.workdir.mkdir(parents=True, exist_ok=True)
+    config.targets.mkdir(parents=True, exist_ok=True)
     settings = yaml.safe_load(config.config.read_text())
     if config.scrape_interval is not None:
         settings["global"]["scrape_interval"] = config.scrape_interval
         settings["global"]["evaluation_interval"] = config.scrape_interval
-        for job in settings["scrape_configs"]:
-            for discovery in job.get("file_sd_configs", []):
+    for job in settings["scrape_configs"]:
+        for discovery in job.get("file_sd_configs", []):
+            discovery["files"] = [str(config.targets.resolve() / "*.json")]
+            if config.scrape_interval is not None:
                 discovery["refresh_interval"] = config.scrape_interval
     path = config.workdir / "prometheus.yml"
     path.write_text(yaml.safe_dump(settings, sort_keys=False))
@@ -72,29 +78,52 @@ def prepare(config: ObserveConfig) -> Path:
 
 def start_prometheus(config: ObserveConfig) -> subprocess.Popen[bytes]:
     """Start Prometheus and wait until it is ready; the caller stops it (`stop_prometheus`)."""
+    _check_port_free(config.host, config.port)
     config_file = prepare(config)
-    process = subprocess.Popen(
-        [
-            prometheus_binary(),
-            f"--config.file={config_file}",
-            f"--storage.tsdb.path={config.workdir / 'data'}",
-            f"--storage.tsdb.retention.time={config.retention}",
-            f"--web.listen-address={config.host}:{config.port}",
-            "--log.level=warn",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    log = config.workdir / "prometheus.log"  # a file, not a pipe: nobody reads a pipe during a long run
+    with log.open("ab") as log_file:
+        process = subprocess.Popen(
+            [
+                prometheus_binary(),
+                f"--config.file={config_file}",
+                f"--storage.tsdb.path={config.workdir / 'data'}",
+                f"--storage.tsdb.retention.time={config.retention}",
+                f"--web.listen-address={config.host}:{config.port}",
+                "--log.level=warn",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+        )
+    try:
+        _wait_ready(process, config, log)
+    except BaseException:  # Ctrl-C during start-up included: never leave it holding the port and the data lock
+        stop_prometheus(process)
+        raise
+    return process
+
+
+def _wait_ready(process: subprocess.Popen[bytes], config: ObserveConfig, log: Path) -> None:
     deadline = time.monotonic() + config.startup_timeout
-    while not _ready(config.url):
-        if process.poll() is not None:
-            errors = process.stderr.read().decode(errors="replace") if process.stderr else ""
-            raise RuntimeError(f"prometheus exited with code {process.returncode}: {errors.strip()[-2000:]}")
+    while True:
+        if process.poll() is not None:  # before asking the port: another server may be answering there
+            errors = log.read_text(errors="replace").strip()[-2000:]
+            raise RuntimeError(f"prometheus exited with code {process.returncode}: {errors}")
+        if _ready(config.url):
+            return
         if time.monotonic() > deadline:
-            stop_prometheus(process)
             raise TimeoutError(f"prometheus did not answer on {config.url} within {config.startup_timeout:.0f} s")
         time.sleep(0.2)
-    return process
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise RuntimeError(
+                f"{host}:{port} is in use (another Prometheus?): stop it, or pick a port, e.g. "
+                "make observe PROMETHEUS_PORT=9091"
+            ) from None
 
 
 def stop_prometheus(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
@@ -134,7 +163,13 @@ def grafana_help(prometheus_url: str) -> str:
 def run_observe(config: ObserveConfig) -> int:
     """Run Prometheus in the foreground until Ctrl-C or SIGTERM."""
     signal.signal(signal.SIGTERM, _interrupt)
-    process = start_prometheus(config)
+    try:
+        process = start_prometheus(config)
+    except KeyboardInterrupt:
+        return 0
+    except (RuntimeError, TimeoutError, FileNotFoundError) as error:
+        print(f"pdsim observe: {error}", file=sys.stderr)
+        return 1
     try:
         print(grafana_help(config.url), flush=True)
         print("Ctrl-C stops Prometheus.", flush=True)

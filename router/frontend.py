@@ -8,9 +8,10 @@ nor counts outcomes itself, so both report the same metrics. No gRPC or HTTP typ
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Protocol
@@ -23,7 +24,7 @@ from router.modes import RoutedRequest, Tokens
 
 
 class Mode(Protocol):
-    def generate(self, request: RoutedRequest) -> AsyncIterator[Tokens]: ...
+    def generate(self, request: RoutedRequest) -> AsyncGenerator[Tokens, None]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +63,7 @@ class Frontend:
 
     def admit(
         self,
-        prompt: str | Sequence[int],
+        prompt: str | Sequence[int] | None,
         params: SamplingParams,
         request_class: str = "",
         timeout: float | None = None,
@@ -71,6 +72,8 @@ class Frontend:
         """Tokenize and validate; raises `InvalidRequest` naming the bad value (and counts it)."""
         received = time.perf_counter() if received is None else received
         try:
+            if prompt is None:
+                raise InvalidRequest("prompt is missing: set text or token_ids")
             prompt_ids = self.tokenizer.encode(prompt) if isinstance(prompt, str) else list(prompt)
             validate_request(prompt_ids, params, self.limits)
         except InvalidRequest:
@@ -85,7 +88,7 @@ class Frontend:
         )
         return Admitted(routed, request_class, received)
 
-    async def stream(self, admitted: Admitted) -> AsyncIterator[Piece]:
+    async def stream(self, admitted: Admitted) -> AsyncGenerator[Piece, None]:
         """The request's pieces. Leaving early (a client that went away) cancels it on the nodes."""
         metrics = self._metrics
         detokenizer = IncrementalDetokenizer(self.tokenizer.decode)
@@ -95,18 +98,20 @@ class Frontend:
         if metrics is not None:
             metrics.started(len(admitted.routed.prompt_ids))
         try:
-            async for chunk in self._mode.generate(admitted.routed):
-                if chunk.token_ids:
-                    arrivals.append(time.perf_counter())
-                    tokens += len(chunk.token_ids)
-                    if metrics is not None:
-                        metrics.tokens(len(chunk.token_ids))
-                text = detokenizer.add(chunk.token_ids)
-                if chunk.finish_reason is not None:
-                    text += detokenizer.flush()
-                    finished = True
-                    self._completed(admitted, arrivals, tokens)
-                yield Piece(chunk.token_ids, text, chunk.finish_reason, tokens)
+            # Closed on the way out, not when collected: a client that left cancels the nodes' work now.
+            async with contextlib.aclosing(self._mode.generate(admitted.routed)) as chunks:
+                async for chunk in chunks:
+                    if chunk.token_ids:
+                        arrivals.append(time.perf_counter())
+                        tokens += len(chunk.token_ids)
+                        if metrics is not None:
+                            metrics.tokens(len(chunk.token_ids))
+                    text = detokenizer.add(chunk.token_ids)
+                    if chunk.finish_reason is not None:
+                        text += detokenizer.flush()
+                        finished = True
+                        self._completed(admitted, arrivals, tokens)
+                    yield Piece(chunk.token_ids, text, chunk.finish_reason, tokens)
         except PdsimError as error:
             self._failed(admitted.request_class, error.code)
             raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -91,4 +92,4 @@ class RouterServer:
             await self._server.stop(grace)
         if self._pool is not None:
             await self._pool.close()
-        self.metrics_endpoint.stop()
+        await asyncio.to_thread(self.metrics_endpoint.stop)  # its server polls for shutdown every 0.5 s

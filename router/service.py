@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator
 
 import grpc
 
-from pdsim.errors import InvalidRequest, PdsimError
+from pdsim.errors import PdsimError
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.convert import finish_to_pb, sampling_from_pb
@@ -34,31 +35,30 @@ class RouterService(pb_grpc.RouterServicer):
             await abort(context, error)
         first = True
         try:
-            async for piece in self._frontend.stream(admitted):
-                response = pb.GenerateResponse(token_ids=piece.token_ids, text=piece.text)
-                if first:
-                    response.request_id = request.request_id or admitted.routed.request_id
-                    first = False
-                if piece.finish_reason is not None:
-                    response.finish_reason = finish_to_pb(piece.finish_reason)
-                    response.usage.CopyFrom(
-                        pb.Usage(
-                            prompt_tokens=len(admitted.routed.prompt_ids), completion_tokens=piece.completion_tokens
+            async with contextlib.aclosing(self._frontend.stream(admitted)) as pieces:
+                async for piece in pieces:
+                    response = pb.GenerateResponse(token_ids=piece.token_ids, text=piece.text)
+                    if first:
+                        response.request_id = request.request_id or admitted.routed.request_id
+                        first = False
+                    if piece.finish_reason is not None:
+                        response.finish_reason = finish_to_pb(piece.finish_reason)
+                        response.usage.CopyFrom(
+                            pb.Usage(
+                                prompt_tokens=len(admitted.routed.prompt_ids), completion_tokens=piece.completion_tokens
+                            )
                         )
-                    )
-                yield response
+                    yield response
         except PdsimError as error:
             await abort(context, error)
 
     def _admit(self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext, received: float) -> Admitted:
         which = request.WhichOneof("prompt")
-        prompt: str | list[int]
+        prompt: str | list[int] | None = None
         if which == "text":
             prompt = request.text
         elif which == "token_ids":
             prompt = list(request.token_ids.ids)
-        else:
-            raise InvalidRequest("prompt is missing: set text or token_ids")
         params = sampling_from_pb(request.sampling, self._frontend.default_max_tokens)
         return self._frontend.admit(prompt, params, request.request_class, context.time_remaining(), received)
 

@@ -7,6 +7,7 @@ import asyncio
 import grpc
 import pytest
 
+from pdsim.metrics import OUTCOMES
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.server import insecure_channel
@@ -46,6 +47,8 @@ def test_disaggregated_metrics_count_exactly_what_was_sent() -> None:
             chunks = await asyncio.gather(*(_chunks(stub, n, k) for n, k in zip(PROMPTS, classes, strict=True)))
             with pytest.raises(grpc.aio.AioRpcError):
                 await _chunks(stub, 0, "chat")  # an empty prompt: refused, counted as invalid_argument
+            with pytest.raises(grpc.aio.AioRpcError):
+                await anext(aiter(stub.Generate(pb.GenerateRequest(sampling=sampling(2)))))  # no prompt at all
 
             prefill, decode = c.prefill[0], c.decode[0]
             await eventually(lambda: decode.load().kv_bytes_held == 0, what="decode KV freed")
@@ -55,7 +58,9 @@ def test_disaggregated_metrics_count_exactly_what_was_sent() -> None:
 
             sent, tokens = len(PROMPTS), len(PROMPTS) * MAX_TOKENS
             assert value(router, "pdsim_requests_total", outcome="ok") == sent
-            assert value(router, "pdsim_requests_total", outcome="invalid_argument", slo_class="default") == 1
+            assert value(router, "pdsim_requests_total", outcome="invalid_argument", slo_class="default") == 2
+            # Every outcome's series exists from the start (rate() misses a series' first increment).
+            assert len({s.labels["outcome"] for s in router if s.name == "pdsim_requests_total"}) == len(OUTCOMES)
             for name in ("time_to_first_token", "e2e_request_latency", "request_time_per_output_token"):
                 assert value(router, f"pdsim_{name}_seconds_count") == sent, name
             assert value(router, "pdsim_inter_token_latency_seconds_count") == sum(n - 1 for n in chunks)
@@ -110,7 +115,11 @@ def test_colocated_workers_in_one_process_keep_their_own_series_and_cancels_are_
             call.cancel()
             router = c.router.metrics_endpoint.address
             await eventually(lambda: value(scrape(router), "pdsim_requests_total", outcome="cancelled") == 1)
+            await eventually(lambda: value(scrape(router), "pdsim_num_requests_running") == 0)
+            await eventually(lambda: all(w.load().kv_bytes_held == 0 for w in c.workers), what="KV freed")
             assert value(scrape(router), "pdsim_requests_total", outcome="ok") == len(PROMPTS)
             _labelled(scrape(router), "colocated", "router", c.router.address)
+            # Colocated workers move no KV: no transfer series to clutter the dashboard.
+            assert not [s for w in workers for s in w if s.name.startswith("pdsim_kv_transfer")]
 
     asyncio.run(scenario())

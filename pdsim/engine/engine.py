@@ -72,6 +72,7 @@ class Engine:
             if len(self.scheduler.waiting) + self._submitted >= self.max_waiting:
                 raise ResourceExhausted(f"{self.max_waiting} requests are already queued on this node")
             self._submitted += 1
+        request.queued_at = time.monotonic()  # the wait in the inbox (behind a running step) is queue time too
         self._inbox.put(lambda s: self._queue(s, request))
 
     def _queue(self, scheduler: Scheduler, request: Request) -> None:

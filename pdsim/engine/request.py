@@ -70,7 +70,7 @@ class Request:
     num_cached: int = 0  # tokens whose KV is in the request's slot
     slot: int = -1
     deadline: float | None = None  # time.monotonic() after which the request is dropped
-    queued_at: float = 0.0  # time.monotonic() when the scheduler queued it
+    queued_at: float = 0.0  # time.monotonic() when it was submitted to the engine
     staged: StagedKv | None = None
 
     def __post_init__(self) -> None:

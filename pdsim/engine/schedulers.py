@@ -80,7 +80,7 @@ class Scheduler(ABC):
         self._queue_seconds: list[float] = []
 
     def add(self, request: Request) -> None:
-        request.queued_at = time.monotonic()
+        request.queued_at = request.queued_at or time.monotonic()  # the engine stamps it on submission
         self.waiting.append(request)
 
     def take_queue_seconds(self) -> tuple[float, ...]:

@@ -74,7 +74,7 @@ class NodeServer:
         await self._on_stopping()
         if self._built is not None:
             await asyncio.to_thread(self._built.engine.stop)
-        self.metrics_endpoint.stop()
+        await asyncio.to_thread(self.metrics_endpoint.stop)  # its server polls for shutdown every 0.5 s
 
     def load(self) -> LoadSnapshot:
         return self.built.engine.load()
@@ -82,7 +82,8 @@ class NodeServer:
     def _start_metrics(self) -> None:
         mode = "colocated" if self.role is Role.COLOCATED else "disaggregated"
         labels = SeriesLabels(mode, self.role.value, self.config.metrics.instance or self.address)
-        self._metrics = NodeMetrics(self.metrics_endpoint.registry, labels, self._load_facts)
+        directions = {Role.PREFILL: ("sent",), Role.DECODE: ("received",), Role.COLOCATED: ()}[self.role]
+        self._metrics = NodeMetrics(self.metrics_endpoint.registry, labels, self._load_facts, directions)
         self.built.engine.add_observer(self._observe_step)
         self.metrics_endpoint.start()
 
