@@ -8,9 +8,10 @@ nor counts outcomes itself, so both report the same metrics. No gRPC or HTTP typ
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Protocol
@@ -20,10 +21,11 @@ from pdsim.metrics import RouterMetrics
 from pdsim.requests import FinishReason, ModelLimits, SamplingParams, validate_request
 from router.detokenizer import IncrementalDetokenizer, RouterTokenizer
 from router.modes import RoutedRequest, Tokens
+from router.stop_strings import StopStrings
 
 
 class Mode(Protocol):
-    def generate(self, request: RoutedRequest) -> AsyncIterator[Tokens]: ...
+    def generate(self, request: RoutedRequest) -> AsyncGenerator[Tokens, None]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,7 @@ class Admitted:
     routed: RoutedRequest
     request_class: str
     received: float  # time.perf_counter()
+    stop: tuple[str, ...] = ()  # stop strings: the text ends before the first one it contains
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,14 +70,17 @@ class Frontend:
         request_class: str = "",
         timeout: float | None = None,
         received: float | None = None,
+        stop: Sequence[str] = (),
     ) -> Admitted:
         """Tokenize and validate; raises `InvalidRequest` naming the bad value (and counts it)."""
         received = time.perf_counter() if received is None else received
         try:
             prompt_ids = self.tokenizer.encode(prompt) if isinstance(prompt, str) else list(prompt)
             validate_request(prompt_ids, params, self.limits)
+            if not all(stop):
+                raise InvalidRequest("stop strings must be non-empty")
         except InvalidRequest:
-            self._failed(request_class, InvalidRequest.code)
+            self.rejected(request_class)
             raise
         routed = RoutedRequest(
             # Nodes key requests on this id, so it is always the router's own: a client's id may repeat.
@@ -83,30 +89,47 @@ class Frontend:
             params=params,
             deadline=None if timeout is None else time.monotonic() + timeout,
         )
-        return Admitted(routed, request_class, received)
+        return Admitted(routed, request_class, received, tuple(stop))
 
-    async def stream(self, admitted: Admitted) -> AsyncIterator[Piece]:
-        """The request's pieces. Leaving early (a client that went away) cancels it on the nodes."""
+    def rejected(self, request_class: str = "") -> None:
+        """Count a request that a front refused as invalid before it could reach `admit`."""
+        self._failed(request_class, InvalidRequest.code)
+
+    async def stream(self, admitted: Admitted) -> AsyncGenerator[Piece, None]:
+        """The request's pieces. Leaving early (a client that went away, or a stop string) cancels it on the nodes."""
         metrics = self._metrics
         detokenizer = IncrementalDetokenizer(self.tokenizer.decode)
+        stops = StopStrings(admitted.stop) if admitted.stop else None
         arrivals: list[float] = []
         tokens = 0
         finished = False
         if metrics is not None:
             metrics.started(len(admitted.routed.prompt_ids))
         try:
-            async for chunk in self._mode.generate(admitted.routed):
-                if chunk.token_ids:
-                    arrivals.append(time.perf_counter())
-                    tokens += len(chunk.token_ids)
-                    if metrics is not None:
-                        metrics.tokens(len(chunk.token_ids))
-                text = detokenizer.add(chunk.token_ids)
-                if chunk.finish_reason is not None:
-                    text += detokenizer.flush()
-                    finished = True
-                    self._completed(admitted, arrivals, tokens)
-                yield Piece(chunk.token_ids, text, chunk.finish_reason, tokens)
+            # Closed on the way out, whatever the way: that cancels the downstream calls now, not at garbage collection.
+            async with contextlib.aclosing(self._mode.generate(admitted.routed)) as chunks:
+                async for chunk in chunks:
+                    if chunk.token_ids:
+                        arrivals.append(time.perf_counter())
+                        tokens += len(chunk.token_ids)
+                        if metrics is not None:
+                            metrics.tokens(len(chunk.token_ids))
+                    text = detokenizer.add(chunk.token_ids)
+                    finish = chunk.finish_reason
+                    if finish is not None:
+                        text += detokenizer.flush()
+                    if stops is not None:
+                        text, stopped = stops.feed(text)
+                        if stopped:
+                            finish = FinishReason.STOP
+                        elif finish is not None:
+                            text += stops.flush()
+                    if finish is not None:
+                        finished = True
+                        self._completed(admitted, arrivals, tokens)
+                    yield Piece(chunk.token_ids, text, finish, tokens)
+                    if finish is not None:
+                        return  # a stop string ends the request before the nodes do
         except PdsimError as error:
             self._failed(admitted.request_class, error.code)
             raise

@@ -8,7 +8,7 @@ refuses for load or is unreachable before any token is produced is skipped for t
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -69,7 +69,7 @@ class ColocatedMode:
         self._workers = workers
         self._policy = policy
 
-    async def generate(self, request: RoutedRequest) -> AsyncIterator[Tokens]:
+    async def generate(self, request: RoutedRequest) -> AsyncGenerator[Tokens, None]:
         refusals = _Refusals("worker")
         for worker in self._policy.rank(self._workers):
             with worker.busy():
@@ -103,7 +103,7 @@ class DisaggregatedMode:
         self._prefill_policy = prefill_policy
         self._decode_policy = decode_policy
 
-    async def generate(self, request: RoutedRequest) -> AsyncIterator[Tokens]:
+    async def generate(self, request: RoutedRequest) -> AsyncGenerator[Tokens, None]:
         ranked = self._decode_policy.rank(self._decode)
         prefill_request = pb.PrefillRequest(request=request.to_pb(), kv_destinations=[n.address for n in ranked])
         refusals = _Refusals("prefill node")

@@ -31,6 +31,12 @@ class Cluster:
         return self.router.address
 
     @property
+    def base_url(self) -> str:
+        """The OpenAI-compatible API's base URL (the cluster must have been started with `http=True`)."""
+        assert self.router.http_address, "start the cluster with http=True"
+        return f"http://{self.router.http_address}/v1"
+
+    @property
     def nodes(self) -> list[NodeServer]:
         return [*self.workers, *self.prefill, *self.decode]
 
@@ -48,6 +54,7 @@ async def cluster(
     config: NodeConfig | None = None,
     decode_configs: Sequence[NodeConfig] = (),
     policy: Policy = Policy.ROUND_ROBIN,
+    http: bool = False,
 ) -> AsyncIterator[Cluster]:
     config = config or node_config()
     nodes: list[NodeServer] = []
@@ -69,6 +76,7 @@ async def cluster(
                 prefill=by_role["prefill"],
                 decode=by_role["decode"],
                 policy=policy,
+                http_port=0 if http else None,
             )
         )
         assert set(addresses) == set(router.config.nodes)
