@@ -11,7 +11,7 @@ import openai
 from tests.cluster import Cluster
 
 MODEL = "tiny"  # the served model name: the preset's directory name
-GREEDY = {"temperature": 0.0, "extra_body": {"ignore_eos": True}}
+IGNORE_EOS = {"ignore_eos": True}  # pdsim's (and vLLM's) extension, through the SDK's extra_body
 
 
 def openai_client(c: Cluster) -> openai.AsyncOpenAI:

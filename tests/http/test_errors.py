@@ -14,7 +14,7 @@ from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.server import insecure_channel
 from router.config import Mode
 from tests.cluster import cluster, node_config
-from tests.http.helpers import GREEDY, MODEL, openai_client, post
+from tests.http.helpers import IGNORE_EOS, MODEL, openai_client, post
 from tests.kv_messages import kv_messages
 
 COMPLETION = {"model": MODEL, "prompt": "hi", "max_tokens": 4}
@@ -89,7 +89,9 @@ def test_bad_requests_get_400_in_openai_shape_and_the_router_keeps_serving() -> 
             }
             with pytest.raises(openai.NotFoundError):
                 await client.chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": "x"}])
-            good = await client.completions.create(model=MODEL, prompt="still serving", max_tokens=6, **GREEDY)
+            good = await client.completions.create(
+                model=MODEL, prompt="still serving", max_tokens=6, temperature=0, extra_body=IGNORE_EOS
+            )
             assert good.usage is not None and good.usage.completion_tokens == 6
 
     asyncio.run(scenario())
@@ -101,7 +103,8 @@ def test_a_full_cluster_is_429() -> None:
             decode = c.decode[0]
             async with insecure_channel(decode.address) as node_channel:  # occupy 50 of its 100 staging tokens
                 await pb_grpc.DecodeStub(node_channel).PushKv(kv_messages(decode, "squatter", 50))
-            body = COMPLETION | {"prompt": list(range(1, 61))}  # 60 tokens: no room left for its KV
+            prompt = list(range(1, 61))  # 60 tokens: no room left for its KV
+            body = COMPLETION | {"prompt": prompt}
             status, reply = await post(c, "/completions", body)
             assert status == 429, reply
             assert reply["error"]["type"] == "rate_limit_error"
@@ -109,10 +112,10 @@ def test_a_full_cluster_is_429() -> None:
             assert "no room for" in reply["error"]["message"]
             client = openai_client(c)
             with pytest.raises(openai.RateLimitError):
-                await client.completions.create(**body)
+                await client.completions.create(model=MODEL, prompt=prompt, max_tokens=4)
             # Streamed, the decode node refuses the KV after the prefill node streamed token 1: the status line is
             # sent by then, so the refusal arrives as an error event, which the SDK raises.
-            stream = await client.completions.create(stream=True, **body)
+            stream = await client.completions.create(model=MODEL, prompt=prompt, max_tokens=4, stream=True)
             with pytest.raises(openai.APIError) as caught:
                 async for _ in stream:
                     pass

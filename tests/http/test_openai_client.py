@@ -7,19 +7,20 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.server import insecure_channel
 from router.config import Mode
 from tests.cluster import cluster
-from tests.http.helpers import GREEDY, MODEL, openai_client
+from tests.http.helpers import IGNORE_EOS, MODEL, openai_client
 from tests.rpc_client import complete, sampling
 from tests.waiting import eventually
 
 PROMPT = "Prefill is compute-bound; decode is memory-bound."
 # The tiny preset's chat template, rendered for one user message (byte-level tokenizer: one token per byte).
-CHAT = [{"role": "user", "content": "Hello"}]
+CHAT: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Hello"}]
 RENDERED_CHAT = "<|user|>\nHello\n<|assistant|>\n"
 MAX_TOKENS = 12
 
@@ -39,7 +40,9 @@ def test_openai_client_matches_the_grpc_front(mode: Mode) -> None:
             models = await client.models.list()
             assert [m.id for m in models.data] == [MODEL]
 
-            whole = await client.completions.create(model=MODEL, prompt=PROMPT, max_tokens=MAX_TOKENS, **GREEDY)
+            whole = await client.completions.create(
+                model=MODEL, prompt=PROMPT, max_tokens=MAX_TOKENS, temperature=0, extra_body=IGNORE_EOS
+            )
             assert whole.object == "text_completion" and whole.model == MODEL
             assert whole.choices[0].text == reference.text
             assert whole.choices[0].finish_reason == "length"
@@ -48,7 +51,7 @@ def test_openai_client_matches_the_grpc_front(mode: Mode) -> None:
 
             stream = await client.completions.create(
                 model=MODEL, prompt=list(PROMPT.encode()), max_tokens=MAX_TOKENS, stream=True,
-                stream_options={"include_usage": True}, **GREEDY,
+                stream_options={"include_usage": True}, temperature=0, extra_body=IGNORE_EOS,
             )  # fmt: skip
             chunks = [chunk async for chunk in stream]
             assert "".join(ch.choices[0].text for ch in chunks if ch.choices) == reference.text
@@ -59,7 +62,9 @@ def test_openai_client_matches_the_grpc_front(mode: Mode) -> None:
             assert (last.usage.prompt_tokens, last.usage.completion_tokens, last.usage.total_tokens) == usage
             assert all(ch.usage is None for ch in streamed)
 
-            chat = await client.chat.completions.create(model=MODEL, messages=CHAT, max_tokens=MAX_TOKENS, **GREEDY)
+            chat = await client.chat.completions.create(
+                model=MODEL, messages=CHAT, max_tokens=MAX_TOKENS, temperature=0, extra_body=IGNORE_EOS
+            )
             assert chat.object == "chat.completion"
             assert chat.choices[0].message.role == "assistant"
             assert chat.choices[0].message.content == chat_reference.text
@@ -67,7 +72,12 @@ def test_openai_client_matches_the_grpc_front(mode: Mode) -> None:
             assert (chat.usage.prompt_tokens, chat.usage.completion_tokens) == (len(RENDERED_CHAT), MAX_TOKENS)
 
             chat_stream = await client.chat.completions.create(
-                model=MODEL, messages=CHAT, max_completion_tokens=MAX_TOKENS, stream=True, **GREEDY
+                model=MODEL,
+                messages=CHAT,
+                max_completion_tokens=MAX_TOKENS,
+                stream=True,
+                temperature=0,
+                extra_body=IGNORE_EOS,
             )
             chat_chunks = [chunk async for chunk in chat_stream]
             assert chat_chunks[0].choices[0].delta.role == "assistant"
@@ -87,19 +97,26 @@ def test_a_stop_string_ends_the_text_before_it_and_the_request_on_the_nodes(mode
     async def scenario() -> None:
         async with cluster(mode, workers=1, http=True) as c:
             client = openai_client(c)
-            full = await client.completions.create(model=MODEL, prompt=PROMPT, max_tokens=max_tokens, **GREEDY)
+            full = await client.completions.create(
+                model=MODEL, prompt=PROMPT, max_tokens=max_tokens, temperature=0, extra_body=IGNORE_EOS
+            )
             text = full.choices[0].text
             stop = text[8:10]  # from the first quarter, so the request ends well before max_tokens
             expected = text[: text.index(stop)]
             stopped = await client.completions.create(
-                model=MODEL, prompt=PROMPT, max_tokens=max_tokens, stop=[stop, "never appears"], **GREEDY
+                model=MODEL,
+                prompt=PROMPT,
+                max_tokens=max_tokens,
+                stop=[stop, "never appears"],
+                temperature=0,
+                extra_body=IGNORE_EOS,
             )
             assert stopped.choices[0].text == expected
             assert stopped.choices[0].finish_reason == "stop"
             assert stopped.usage is not None and stopped.usage.completion_tokens < max_tokens
             stream = await client.completions.create(
                 model=MODEL, prompt=PROMPT, max_tokens=max_tokens, stop=stop, stream=True,
-                stream_options={"include_usage": True}, **GREEDY,
+                stream_options={"include_usage": True}, temperature=0, extra_body=IGNORE_EOS,
             )  # fmt: skip
             chunks = [chunk async for chunk in stream]
             assert "".join(ch.choices[0].text for ch in chunks if ch.choices) == expected
