@@ -257,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return _dispatch(args)
-    except (ValueError, ConnectionError, TimeoutError) as error:
+    except (ValueError, OSError, TimeoutError) as error:  # OSError: ConnectionError, a port in use
         print(f"pdsim {args.command}: {error}", file=sys.stderr)
         return 2
 

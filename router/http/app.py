@@ -72,7 +72,11 @@ class HttpFront:
         # handler_cancellation: a client that disconnects cancels its handler even while it awaits a token.
         runner = web.AppRunner(self.app(), handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
-        await web.TCPSite(runner, host, port).start()
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as error:
+            await runner.cleanup()
+            raise OSError(f"could not bind the HTTP API to {host}:{port}: {error.strerror}") from error
         self._runner = runner
         bound_host, bound_port = runner.addresses[0][:2]
         self.address = f"{bound_host}:{bound_port}"
