@@ -129,7 +129,7 @@ class Frontend:
                         self._completed(admitted, arrivals, tokens)
                     yield Piece(chunk.token_ids, text, finish, tokens)
                     if finish is not None:
-                        return  # a stop string ends the request before the nodes do
+                        return  # the last piece; after a stop string, leaving here cancels the calls to the nodes
         except PdsimError as error:
             self._failed(admitted.request_class, error.code)
             raise

@@ -27,7 +27,7 @@ _TYPES = {
 _LEADING_FIELD = re.compile(r"^([a-z_]+)(?=[\s\[.:(]|$)")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(eq=False)  # not frozen: raising sets attributes such as __traceback__ on an exception
 class HttpError(Exception):
     status: int
     message: str
