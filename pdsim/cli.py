@@ -27,6 +27,7 @@ _ENGINE = EngineConfig()
 _MODEL = ModelSpec()
 _NODE = NodeConfig()
 _METRICS = MetricsConfig()
+DEFAULT_HTTP_PORT = 8000
 
 
 def _address_list(text: str) -> tuple[str, ...]:
@@ -90,6 +91,13 @@ def metrics_config_from(args: argparse.Namespace) -> MetricsConfig:
     )
 
 
+def add_http_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("OpenAI-compatible HTTP API")
+    group.add_argument("--http-host", default="127.0.0.1", help="where the HTTP API listens")
+    group.add_argument("--http-port", type=int, default=DEFAULT_HTTP_PORT, help="0 picks a free port")
+    group.add_argument("--no-http", action="store_true", help="serve no HTTP API")
+
+
 def node_config_from(args: argparse.Namespace) -> NodeConfig:
     return NodeConfig(
         host=args.host,
@@ -143,6 +151,7 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="[CLASS:]ttft=S,tpot=S[,e2el=S]",
         help="the SLO the router's goodput counts against; repeat per request class (no CLASS: the default)",
     )
+    add_http_args(router)
     add_metrics_args(router)
 
     up = sub.add_parser("up", help="start a whole cluster on this machine")
@@ -158,6 +167,7 @@ def _build_parser() -> argparse.ArgumentParser:
     up.add_argument("--targets-dir", default=None, help="where to write Prometheus service discovery files")
     add_model_args(up)
     add_engine_args(up)
+    add_http_args(up)
     add_metrics_args(up, one_process=False)
 
     gen = sub.add_parser("generate", help="stream one completion from a router")
@@ -263,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return _dispatch(args)
-    except (ValueError, ConnectionError, TimeoutError) as error:
+    except (ValueError, OSError, TimeoutError) as error:  # OSError: ConnectionError, a port in use
         print(f"pdsim {args.command}: {error}", file=sys.stderr)
         return 2
 

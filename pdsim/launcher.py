@@ -54,6 +54,7 @@ class ClusterSpec:
     node: NodeConfig
     host: str = "127.0.0.1"
     router_port: int = 50051
+    http_port: int | None = None  # the router's OpenAI-compatible API; None: off, 0: a free port
     routing: str = "least-loaded"
     startup_timeout: float = 180.0
     slos: SloTable = field(default_factory=SloTable)
@@ -67,6 +68,8 @@ class ClusterSpec:
             raise ValueError(f"every pool needs at least one node, got {counts}")
         if self.node.metrics.port != 0 or self.node.metrics.instance:
             raise ValueError("the launcher gives every process its own free metrics port and instance label")
+        if self.http_port is not None and not 0 <= self.http_port < 65536:
+            raise ValueError(f"http_port must be in [0, 65535], got {self.http_port}")
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ClusterSpec:
@@ -77,8 +80,9 @@ class ClusterSpec:
         node = dataclasses.replace(node_config_from(args), host=args.host, port=0)
         targets = Path(args.targets_dir) if args.targets_dir else default_targets_dir()
         return cls(
-            args.mode, args.workers, args.prefill, args.decode, node, args.host, args.port, args.routing,
-            args.startup_timeout, parse_slo_args(args.slo), None if args.no_metrics else targets,
+            args.mode, args.workers, args.prefill, args.decode, node, args.host, args.port,
+            None if args.no_http else args.http_port, args.routing, args.startup_timeout, parse_slo_args(args.slo),
+            None if args.no_metrics else targets,
         )  # fmt: skip
 
     def roles(self) -> list[str]:
@@ -294,6 +298,9 @@ def _start(launcher: Launcher, spec: ClusterSpec) -> None:
     pools = {"worker": "--workers", "prefill": "--prefill", "decode": "--decode"}
     router_argv = ["router", "--host", spec.host, "--port", str(spec.router_port), "--policy", spec.routing]
     router_argv += [f"--slo={slo}" for slo in spec.slos.to_args()] + metrics_argv(spec.node.metrics)
+    router_argv += (
+        ["--no-http"] if spec.http_port is None else ["--http-host", spec.host, "--http-port", str(spec.http_port)]
+    )
     for role, flag in pools.items():
         addresses = [n.address for n, r in zip(nodes, roles, strict=True) if r == role]
         if addresses:
@@ -310,7 +317,11 @@ async def _all_healthy(addresses: list[str], timeout: float) -> None:
 
 
 def _announce(launcher: Launcher, spec: ClusterSpec) -> None:
-    lines = [f"router: {launcher.router_address}", f"pdsim cluster up ({spec.mode}, model {spec.node.model.model}):"]
+    lines = [f"router: {launcher.router_address}"]
+    http = launcher.children[-1].endpoints.get("http")
+    if http:
+        lines.append(f"openai: http://{http}/v1")
+    lines.append(f"pdsim cluster up ({spec.mode}, model {spec.node.model.model}):")
     for child in launcher.children:
         cores = f"  cores {','.join(map(str, child.cores))}" if child.cores else ""
         metrics_address = child.endpoints.get("metrics")
@@ -319,5 +330,9 @@ def _announce(launcher: Launcher, spec: ClusterSpec) -> None:
     if launcher.targets_file is not None:
         lines.append(f"Prometheus targets: {launcher.targets_file} (make observe scrapes them)")
     lines.append(f'try:  pdsim generate --router {launcher.router_address} --max-tokens 32 "Hello"')
+    if http:
+        model = Path(spec.node.model.model).name
+        body = f'{{"model": "{model}", "prompt": "Hello", "max_tokens": 32}}'
+        lines.append(f"      curl http://{http}/v1/completions -H 'Content-Type: application/json' -d '{body}'")
     lines.append("Ctrl-C stops every process.")
     print("\n".join(lines), flush=True)

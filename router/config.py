@@ -28,6 +28,8 @@ class RouterConfig:
     policy: Policy = Policy.LEAST_LOADED
     host: str = "127.0.0.1"
     port: int = 0
+    http_host: str = "127.0.0.1"  # the OpenAI-compatible HTTP API
+    http_port: int | None = None  # None: no HTTP API; 0 picks a free port
     tokenizer: str | None = None  # directory with tokenizer.json; default: the model path the nodes report
     connect_timeout: float = 60.0  # how long to wait for every node at start-up
     load_poll_seconds: float = 0.2
@@ -41,6 +43,8 @@ class RouterConfig:
             raise ValueError("disaggregated mode needs --prefill and --decode and no --workers")
         if not 0 <= self.port < 65536:
             raise ValueError(f"port must be in [0, 65535], got {self.port}")
+        if self.http_port is not None and not 0 <= self.http_port < 65536:
+            raise ValueError(f"http_port must be in [0, 65535], got {self.http_port}")
         if self.load_poll_seconds <= 0:
             raise ValueError(f"load_poll_seconds must be > 0, got {self.load_poll_seconds}")
 

@@ -19,8 +19,9 @@ class RouterTokenizer:
             raise ValueError(f"no tokenizer.json in {directory}: pass --tokenizer DIR to the router")
         self._tokenizer = Tokenizer.from_file(str(path))
 
-    def encode(self, text: str) -> list[int]:
-        return list(self._tokenizer.encode(text).ids)
+    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
+        """Token ids of `text`; a rendered chat template already holds its special tokens (no second BOS)."""
+        return list(self._tokenizer.encode(text, add_special_tokens=add_special_tokens).ids)
 
     def decode(self, ids: Sequence[int]) -> str:
         return str(self._tokenizer.decode(list(ids), skip_special_tokens=True))

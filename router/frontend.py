@@ -21,6 +21,7 @@ from pdsim.metrics import RouterMetrics
 from pdsim.requests import FinishReason, ModelLimits, SamplingParams, validate_request
 from router.detokenizer import IncrementalDetokenizer, RouterTokenizer
 from router.modes import RoutedRequest, Tokens
+from router.stop_strings import StopStrings
 
 
 class Mode(Protocol):
@@ -34,6 +35,7 @@ class Admitted:
     routed: RoutedRequest
     request_class: str
     received: float  # time.perf_counter()
+    stop: tuple[str, ...] = ()  # stop strings: the text ends before the first one it contains
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,7 @@ class Frontend:
         request_class: str = "",
         timeout: float | None = None,
         received: float | None = None,
+        stop: Sequence[str] = (),
     ) -> Admitted:
         """Tokenize and validate; raises `InvalidRequest` naming the bad value (and counts it)."""
         received = time.perf_counter() if received is None else received
@@ -76,8 +79,10 @@ class Frontend:
                 raise InvalidRequest("prompt is missing: set text or token_ids")
             prompt_ids = self.tokenizer.encode(prompt) if isinstance(prompt, str) else list(prompt)
             validate_request(prompt_ids, params, self.limits)
+            if not all(stop):
+                raise InvalidRequest("stop strings must be non-empty")
         except InvalidRequest:
-            self._failed(request_class, InvalidRequest.code)
+            self.rejected(request_class)
             raise
         routed = RoutedRequest(
             # Nodes key requests on this id, so it is always the router's own: a client's id may repeat.
@@ -86,12 +91,17 @@ class Frontend:
             params=params,
             deadline=None if timeout is None else time.monotonic() + timeout,
         )
-        return Admitted(routed, request_class, received)
+        return Admitted(routed, request_class, received, tuple(stop))
+
+    def rejected(self, request_class: str = "") -> None:
+        """Count a request that a front refused as invalid before it could reach `admit`."""
+        self._failed(request_class, InvalidRequest.code)
 
     async def stream(self, admitted: Admitted) -> AsyncGenerator[Piece, None]:
-        """The request's pieces. Leaving early (a client that went away) cancels it on the nodes."""
+        """The request's pieces. Leaving early (a client that went away, or a stop string) cancels it on the nodes."""
         metrics = self._metrics
         detokenizer = IncrementalDetokenizer(self.tokenizer.decode)
+        stops = StopStrings(admitted.stop) if admitted.stop else None
         arrivals: list[float] = []
         tokens = 0
         finished = False
@@ -107,11 +117,21 @@ class Frontend:
                         if metrics is not None:
                             metrics.tokens(len(chunk.token_ids))
                     text = detokenizer.add(chunk.token_ids)
-                    if chunk.finish_reason is not None:
+                    finish = chunk.finish_reason
+                    if finish is not None:
                         text += detokenizer.flush()
+                    if stops is not None:
+                        text, stopped = stops.feed(text)
+                        if stopped:
+                            finish = FinishReason.STOP
+                        elif finish is not None:
+                            text += stops.flush()
+                    if finish is not None:
                         finished = True
                         self._completed(admitted, arrivals, tokens)
-                    yield Piece(chunk.token_ids, text, chunk.finish_reason, tokens)
+                    yield Piece(chunk.token_ids, text, finish, tokens)
+                    if finish is not None:
+                        return  # the last piece; after a stop string, leaving here cancels the calls to the nodes
         except PdsimError as error:
             self._failed(admitted.request_class, error.code)
             raise

@@ -23,6 +23,8 @@ def router_config_from(args: argparse.Namespace) -> RouterConfig:
         policy=Policy(args.policy),
         host=args.host,
         port=args.port,
+        http_host=args.http_host,
+        http_port=None if args.no_http else args.http_port,
         tokenizer=args.tokenizer,
         slos=parse_slo_args(args.slo),
         metrics=MetricsConfig(not args.no_metrics, args.metrics_host, args.metrics_port, args.instance),
@@ -35,7 +37,8 @@ def run_router(config: RouterConfig) -> int:
     async def serve() -> None:
         try:
             address = await router.start()
-            print(ready_line("router", address, metrics=router.metrics_endpoint.address), flush=True)
+            endpoints = {"metrics": router.metrics_endpoint.address, "http": router.http_address}
+            print(ready_line("router", address, **endpoints), flush=True)
             await wait_for_signal()
         finally:
             await router.stop()

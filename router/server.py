@@ -15,6 +15,7 @@ from pdsim.rpc.server import add_health, bind, new_server, set_serving
 from router.config import Mode, RouterConfig
 from router.detokenizer import RouterTokenizer
 from router.frontend import Frontend
+from router.http.app import HttpFront, ServedModel
 from router.modes import ColocatedMode, DisaggregatedMode
 from router.nodes import NodePool
 from router.policies import make_policy
@@ -31,6 +32,12 @@ class RouterServer:
         self._server: grpc.aio.Server | None = None
         self.metrics_endpoint = MetricsEndpoint(config.metrics)
         self._frontend: Frontend | None = None
+        self._http: HttpFront | None = None
+
+    @property
+    def http_address(self) -> str:
+        """host:port of the OpenAI-compatible API; empty when it is off."""
+        return "" if self._http is None else self._http.address
 
     @property
     def frontend(self) -> Frontend:
@@ -57,7 +64,8 @@ class RouterServer:
             if infos[address].role != role:
                 raise ValueError(f"{address} is a {infos[address].role} node, expected {role}")
         info = next(iter(infos.values()))
-        tokenizer = RouterTokenizer(Path(config.tokenizer or info.model_path))
+        tokenizer_dir = Path(config.tokenizer or info.model_path)
+        tokenizer = RouterTokenizer(tokenizer_dir)
         nodes = self.pool.nodes
         # One policy per pool: a round-robin counter shared by two pools would step both in lockstep.
         mode = (
@@ -82,12 +90,19 @@ class RouterServer:
         self.metrics_endpoint.start()
         await server.start()
         self._server = server
+        if config.http_port is not None:
+            served = ServedModel(info.model_name, tokenizer_dir, info.max_context)
+            self._http = HttpFront(self._frontend, served)
+            http_address = await self._http.start(config.http_host, config.http_port)
+            log.info("OpenAI-compatible API on http://%s/v1 (model %s)", http_address, info.model_name)
         self.pool.start_polling(config.load_poll_seconds)
         await set_serving(health, True)
         log.info("router (%s, %s) serving on %s", config.mode.value, config.policy.value, self.address)
         return self.address
 
     async def stop(self, grace: float = 1.0) -> None:
+        if self._http is not None:  # first: its streams end, which cancels their calls to the nodes
+            await self._http.stop()
         if self._server is not None:
             await self._server.stop(grace)
         if self._pool is not None:

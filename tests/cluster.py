@@ -32,6 +32,12 @@ class Cluster:
         return self.router.address
 
     @property
+    def base_url(self) -> str:
+        """The OpenAI-compatible API's base URL (the cluster must have been started with `http=True`)."""
+        assert self.router.http_address, "start the cluster with http=True"
+        return f"http://{self.router.http_address}/v1"
+
+    @property
     def nodes(self) -> list[NodeServer]:
         return [*self.workers, *self.prefill, *self.decode]
 
@@ -50,6 +56,7 @@ async def cluster(
     decode_configs: Sequence[NodeConfig] = (),
     policy: Policy = Policy.ROUND_ROBIN,
     slos: SloTable | None = None,
+    http: bool = False,
 ) -> AsyncIterator[Cluster]:
     config = config or node_config()
     nodes: list[NodeServer] = []
@@ -72,6 +79,7 @@ async def cluster(
                 decode=by_role["decode"],
                 policy=policy,
                 slos=slos or SloTable(),
+                http_port=0 if http else None,
             )
         )
         assert set(addresses) == set(router.config.nodes)

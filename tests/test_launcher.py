@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -32,7 +34,7 @@ def _alive(pid: int) -> bool:
 )
 def test_up_generate_and_stop_on_a_signal(mode_args: list[str], stop_signal: signal.Signals) -> None:
     up = subprocess.Popen(
-        [sys.executable, "-m", "pdsim", "--log-level", "WARNING", "up", *mode_args, "--port", "0"],
+        [sys.executable, "-m", "pdsim", "--log-level", "WARNING", "up", *mode_args, "--port", "0", "--http-port", "0"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -55,6 +57,13 @@ def test_up_generate_and_stop_on_a_signal(mode_args: list[str], stop_signal: sig
         )  # fmt: skip
         assert generated.returncode == 0, generated.stderr
         assert "[7 tokens, prompt 2, length" in generated.stderr
+        assert lines[1].startswith("openai: http://"), banner
+        body = json.dumps({"model": "tiny", "prompt": "hi", "max_tokens": 7, "ignore_eos": True}).encode()
+        request = urllib.request.Request(
+            lines[1].split()[1] + "/completions", data=body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            assert json.load(reply)["usage"] == {"prompt_tokens": 2, "completion_tokens": 7, "total_tokens": 9}
 
         started = time.monotonic()
         up.send_signal(stop_signal)

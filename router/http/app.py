@@ -1,0 +1,210 @@
+"""The HTTP server: OpenAI's /v1/models, /v1/completions and /v1/chat/completions on aiohttp.
+
+It runs on the router's own event loop (uvloop), beside the gRPC server, and serves every request through the
+router's `Frontend`, so both APIs share validation, routing, cancellation and metrics. A client that goes away
+cancels its handler (aiohttp's handler cancellation), which closes the `Frontend` stream and with it the calls
+to the nodes: the decode node frees the request's KV.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from pdsim.errors import InvalidRequest, PdsimError
+from router.frontend import Admitted, Frontend, Piece
+from router.http.chat_template import ChatTemplate
+from router.http.errors import HttpError, http_error, model_not_found
+from router.http.openai_schema import REQUEST_FIELDS, Options, parse_chat, parse_completion
+from router.http.responses import DONE, ChatShape, Shape, TextShape, Usage, sse_event
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 32 * 1024 * 1024  # a long prompt as token ids in JSON runs to megabytes
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class ServedModel:
+    name: str  # what /v1/models lists and requests name
+    directory: Path  # the checkpoint: its tokenizer files, for clients that count tokens offline
+    max_context: int
+
+
+@web.middleware
+async def _openai_errors(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    """Every error in OpenAI's JSON shape, aiohttp's own (unknown path, wrong method) included."""
+    try:
+        return await handler(request)
+    except HttpError as error:
+        return web.json_response(error.body(), status=error.status)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        return web.json_response(HttpError(error.status, error.reason).body(), status=error.status)
+
+
+class HttpFront:
+    def __init__(self, frontend: Frontend, model: ServedModel) -> None:
+        self._frontend = frontend
+        self._model = model
+        self._chat_template = ChatTemplate.load(model.directory)
+        self._started = int(time.time())
+        self._runner: web.AppRunner | None = None
+        self.address = ""  # host:port once started
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_openai_errors])
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/completions", self._completions)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/health", self._health)
+        return app
+
+    async def start(self, host: str, port: int) -> str:
+        # handler_cancellation: a client that disconnects cancels its handler even while it awaits a token.
+        runner = web.AppRunner(self.app(), handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as error:
+            await runner.cleanup()
+            raise OSError(f"could not bind the HTTP API to {host}:{port}: {error.strerror}") from error
+        self._runner = runner
+        bound_host, bound_port = runner.addresses[0][:2]
+        self.address = f"{bound_host}:{bound_port}"
+        return self.address
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # ------------------------------------------------------------------ endpoints
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def _models(self, request: web.Request) -> web.Response:
+        card = {
+            "id": self._model.name,
+            "object": "model",
+            "created": self._started,
+            "owned_by": "pdsim",
+            "root": str(self._model.directory),
+            "max_model_len": self._model.max_context,
+        }
+        return web.json_response({"object": "list", "data": [card]})
+
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        received = time.perf_counter()
+        body = await self._body(request)
+        try:
+            parsed = parse_completion(body, self._frontend.default_max_tokens)
+        except InvalidRequest as error:
+            self._frontend.rejected()
+            raise http_error(error, REQUEST_FIELDS) from error
+        return await self._serve(request, parsed.prompt, parsed.options, received, TextShape, {})
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        received = time.perf_counter()
+        body = await self._body(request)
+        rename = {"prompt": "messages"}
+        try:
+            parsed = parse_chat(body, self._frontend.default_max_tokens)
+            if self._chat_template is None:
+                raise InvalidRequest(f"messages: the model at {self._model.directory} has no chat template")
+            text = self._chat_template.render(parsed.messages)
+        except InvalidRequest as error:
+            self._frontend.rejected()
+            raise http_error(error, REQUEST_FIELDS, rename) from error
+        prompt = self._frontend.tokenizer.encode(text, add_special_tokens=False)
+        return await self._serve(request, prompt, parsed.options, received, ChatShape, rename)
+
+    # ------------------------------------------------------------------ shared
+
+    @staticmethod
+    async def _body(request: web.Request) -> object:
+        try:
+            return await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise HttpError(400, f"the request body is not valid JSON: {error}") from error
+
+    async def _serve(
+        self,
+        request: web.Request,
+        prompt: str | list[int],
+        options: Options,
+        received: float,
+        shape_type: type[Shape],
+        rename: dict[str, str],
+    ) -> web.StreamResponse:
+        if options.model is not None and options.model != self._model.name:
+            self._frontend.rejected(options.request_class)
+            raise model_not_found(options.model)
+        try:
+            admitted = self._frontend.admit(
+                prompt, options.params, options.request_class, received=received, stop=options.stop
+            )
+        except InvalidRequest as error:
+            raise http_error(error, REQUEST_FIELDS, rename) from error
+        shape = shape_type(admitted.routed.request_id, self._model.name, options.stream and options.include_usage)
+        async with contextlib.aclosing(self._frontend.stream(admitted)) as pieces:
+            try:
+                if not options.stream:
+                    return await self._whole(admitted, pieces, shape)
+                first = await anext(pieces)  # a refusal before any token still gets its own HTTP status
+            except PdsimError as error:
+                raise http_error(error, REQUEST_FIELDS, rename) from error
+            return await self._events(request, admitted, first, pieces, shape, options.include_usage)
+
+    @staticmethod
+    async def _whole(admitted: Admitted, pieces: AsyncIterator[Piece], shape: Shape) -> web.Response:
+        texts: list[str] = []
+        last: Piece | None = None
+        async for last in pieces:
+            texts.append(last.text)
+        assert last is not None and last.finish_reason is not None, "a stream ends with a finish reason"
+        usage = Usage(len(admitted.routed.prompt_ids), last.completion_tokens)
+        return web.json_response(shape.whole("".join(texts), last.finish_reason, usage))
+
+    @staticmethod
+    async def _events(
+        request: web.Request,
+        admitted: Admitted,
+        first: Piece,
+        pieces: AsyncIterator[Piece],
+        shape: Shape,
+        include_usage: bool,
+    ) -> web.StreamResponse:
+        headers = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        response = web.StreamResponse(headers=headers)
+        await response.prepare(request)
+        last = first
+        try:
+            for chunk in shape.opening():
+                await response.write(sse_event(chunk))
+            piece: Piece | None = first
+            while piece is not None:
+                last = piece
+                if piece.text or piece.finish_reason is not None:  # no empty chunks mid-character
+                    await response.write(sse_event(shape.chunk(piece.text, piece.finish_reason)))
+                piece = await anext(pieces, None)
+            if include_usage:
+                usage = Usage(len(admitted.routed.prompt_ids), last.completion_tokens)
+                await response.write(sse_event(shape.usage_chunk(usage)))
+        except PdsimError as error:  # the status line is gone: the error travels as an event, as vLLM sends it
+            await response.write(sse_event(http_error(error, REQUEST_FIELDS).body()))
+        except ConnectionResetError:
+            log.debug("client of %s went away", admitted.routed.request_id)
+            return response  # leaving closes the stream, which cancels the request on the nodes
+        await response.write(DONE)
+        await response.write_eof()
+        return response

@@ -1,0 +1,136 @@
+"""Bad requests get OpenAI's error shape with the right HTTP status and the field they are about; load refusals
+are 429, a cluster with no node to serve is 503; the router keeps serving."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import openai
+import pytest
+
+from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
+from pdsim.rpc.server import insecure_channel
+from router.config import Mode
+from tests.cluster import cluster, node_config
+from tests.http.helpers import IGNORE_EOS, MODEL, openai_client, post
+from tests.kv_messages import kv_messages
+
+COMPLETION = {"model": MODEL, "prompt": "hi", "max_tokens": 4}
+CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
+
+# (path, body, the field named in `param`, a fragment of the message)
+BAD_REQUESTS: list[tuple[str, Any, str | None, str]] = [
+    ("/completions", COMPLETION | {"max_tokens": -1}, "max_tokens", "max_tokens must be > 0, got -1"),
+    ("/completions", COMPLETION | {"max_tokens": "8"}, "max_tokens", "max_tokens must be an integer, got '8'"),
+    ("/completions", COMPLETION | {"max_tokens": 2000}, "max_tokens", "exceeds the model's context of 1024"),
+    ("/completions", COMPLETION | {"temperature": -1}, "temperature", "temperature must be >= 0, got -1.0"),
+    ("/completions", COMPLETION | {"temperature": "hot"}, "temperature", "temperature must be a number, got 'hot'"),
+    ("/completions", COMPLETION | {"top_p": 1.5}, "top_p", "top_p must be in (0, 1], got 1.5"),
+    ("/completions", COMPLETION | {"seed": -3}, "seed", "seed must be >= 0, got -3"),
+    ("/completions", COMPLETION | {"stream": "yes"}, "stream", "stream must be true or false, got 'yes'"),
+    ("/completions", {"model": MODEL, "max_tokens": 4}, "prompt", "prompt is missing"),
+    ("/completions", COMPLETION | {"prompt": ""}, "prompt", "prompt is empty"),
+    ("/completions", COMPLETION | {"prompt": [1, "a"]}, "prompt", "a string or a list of token ids"),
+    ("/completions", COMPLETION | {"prompt": ["a", "b"]}, "prompt", "batches are not supported"),
+    ("/completions", COMPLETION | {"prompt": [1, 5000]}, "prompt", "prompt token id 5000 is outside"),
+    ("/completions", COMPLETION | {"stop": [""]}, "stop", "stop strings must be non-empty"),
+    ("/completions", COMPLETION | {"stop": 3}, "stop", "stop must be a string or a list of strings"),
+    ("/completions", COMPLETION | {"n": 2}, "n", "n must be 1"),
+    ("/completions", COMPLETION | {"logprobs": 2}, "logprobs", "logprobs are not supported"),
+    ("/completions", COMPLETION | {"echo": True}, "echo", "echo is not supported"),
+    ("/completions", COMPLETION | {"stream_options": {"include_usage": 1}}, "stream_options", "include_usage"),
+    ("/completions", [COMPLETION], None, "must be a JSON object"),
+    ("/completions", b"{not json", None, "not valid JSON"),
+    ("/chat/completions", {"model": MODEL}, "messages", "messages is missing"),
+    ("/chat/completions", CHAT | {"messages": []}, "messages", "messages must be a non-empty list"),
+    ("/chat/completions", CHAT | {"messages": [{"content": "x"}]}, "messages", "messages[0].role must be"),
+    (
+        "/chat/completions",
+        CHAT | {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
+        "messages",
+        "only text parts are supported, got 'image_url'",
+    ),
+    ("/chat/completions", CHAT | {"tools": [{"type": "function"}]}, "tools", "tools are not supported"),
+    ("/chat/completions", CHAT | {"max_completion_tokens": 0}, "max_tokens", "max_tokens must be > 0, got 0"),
+]
+
+
+def test_bad_requests_get_400_in_openai_shape_and_the_router_keeps_serving() -> None:
+    async def scenario() -> None:
+        async with cluster(Mode.COLOCATED, workers=1, http=True) as c:
+            for path, body, param, message in BAD_REQUESTS:
+                status, reply = await post(c, path, body)
+                assert status == 400, (path, body, reply)
+                error = reply["error"]
+                assert set(error) == {"message", "type", "param", "code"}
+                assert error["type"] == "invalid_request_error"
+                assert error["param"] == param, (body, error)
+                assert message in error["message"], (body, error)
+
+            status, reply = await post(c, "/completions", COMPLETION | {"model": "gpt-4"})
+            assert status == 404
+            assert reply["error"]["code"] == "model_not_found" and "gpt-4" in reply["error"]["message"]
+            status, reply = await post(c, "/embeddings", {"model": MODEL, "input": "x"})
+            assert status == 404 and "message" in reply["error"]
+            async with aiohttp.ClientSession() as session, session.get(c.base_url + "/completions") as response:
+                assert response.status == 405
+                assert "message" in (await response.json())["error"]
+
+            client = openai_client(c)  # the SDK raises its own classes from these statuses
+            with pytest.raises(openai.BadRequestError) as caught:
+                await client.completions.create(model=MODEL, prompt="hi", max_tokens=-1)
+            assert caught.value.body == {
+                "message": "max_tokens must be > 0, got -1",
+                "type": "invalid_request_error",
+                "param": "max_tokens",
+                "code": "invalid_argument",
+            }
+            with pytest.raises(openai.NotFoundError):
+                await client.chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": "x"}])
+            good = await client.completions.create(
+                model=MODEL, prompt="still serving", max_tokens=6, temperature=0, extra_body=IGNORE_EOS
+            )
+            assert good.usage is not None and good.usage.completion_tokens == 6
+
+    asyncio.run(scenario())
+
+
+def test_a_full_cluster_is_429() -> None:
+    async def scenario() -> None:
+        async with cluster(Mode.DISAGGREGATED, config=node_config(staging_tokens=100), http=True) as c:
+            decode = c.decode[0]
+            async with insecure_channel(decode.address) as node_channel:  # occupy 50 of its 100 staging tokens
+                await pb_grpc.DecodeStub(node_channel).PushKv(kv_messages(decode, "squatter", 50))
+            prompt = list(range(1, 61))  # 60 tokens: no room left for its KV
+            body = COMPLETION | {"prompt": prompt}
+            status, reply = await post(c, "/completions", body)
+            assert status == 429, reply
+            assert reply["error"]["type"] == "rate_limit_error"
+            assert reply["error"]["code"] == "resource_exhausted"
+            assert "no room for" in reply["error"]["message"]
+            client = openai_client(c)
+            with pytest.raises(openai.RateLimitError):
+                await client.completions.create(model=MODEL, prompt=prompt, max_tokens=4)
+            # Streamed, the decode node refuses the KV after the prefill node streamed token 1: the status line is
+            # sent by then, so the refusal arrives as an error event, which the SDK raises.
+            stream = await client.completions.create(model=MODEL, prompt=prompt, max_tokens=4, stream=True)
+            with pytest.raises(openai.APIError) as caught:
+                async for _ in stream:
+                    pass
+            assert isinstance(caught.value.body, dict) and caught.value.body["code"] == "resource_exhausted"
+
+    asyncio.run(scenario())
+
+
+def test_no_node_to_serve_is_503() -> None:
+    async def scenario() -> None:
+        async with cluster(Mode.COLOCATED, workers=1, http=True) as c:
+            await c.workers[0].stop(0)
+            status, reply = await post(c, "/completions", COMPLETION)
+            assert status == 503, reply
+            assert reply["error"]["code"] == "unavailable"
+            assert "no worker could take the request" in reply["error"]["message"]
+
+    asyncio.run(scenario())
