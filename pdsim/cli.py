@@ -91,9 +91,11 @@ def metrics_config_from(args: argparse.Namespace) -> MetricsConfig:
     )
 
 
-def add_http_args(parser: argparse.ArgumentParser) -> None:
+def add_http_args(parser: argparse.ArgumentParser, host: bool = True) -> None:
+    """`host=False` (pdsim up): the HTTP API listens on the cluster's --host."""
     group = parser.add_argument_group("OpenAI-compatible HTTP API")
-    group.add_argument("--http-host", default="127.0.0.1", help="where the HTTP API listens")
+    if host:
+        group.add_argument("--http-host", default="127.0.0.1", help="where the HTTP API listens")
     group.add_argument("--http-port", type=int, default=DEFAULT_HTTP_PORT, help="0 picks a free port")
     group.add_argument("--no-http", action="store_true", help="serve no HTTP API")
 
@@ -167,7 +169,7 @@ def _build_parser() -> argparse.ArgumentParser:
     up.add_argument("--targets-dir", default=None, help="where to write Prometheus service discovery files")
     add_model_args(up)
     add_engine_args(up)
-    add_http_args(up)
+    add_http_args(up, host=False)
     add_metrics_args(up, one_process=False)
 
     gen = sub.add_parser("generate", help="stream one completion from a router")

@@ -16,6 +16,9 @@ from pdsim.errors import InvalidRequest
 DEFAULT_MAX_TOKENS = 16
 # Below this a temperature samples the argmax anyway; dividing logits by it would overflow to inf and NaN.
 GREEDY_TEMPERATURE = 1e-5
+MAX_TEMPERATURE = 1000.0  # far past uniform sampling; also keeps the value finite in the float32 wire field
+MAX_TOP_K = 2**31 - 1  # int32 on the wire
+MAX_SEED = 2**64 - 1  # uint64 on the wire
 
 
 class FinishReason(Enum):
@@ -51,14 +54,16 @@ def validate_sampling(params: SamplingParams) -> None:
     """Raise `InvalidRequest` naming the first bad field."""
     if not math.isfinite(params.temperature) or params.temperature < 0:
         raise InvalidRequest(f"temperature must be >= 0, got {params.temperature}")
+    if params.temperature > MAX_TEMPERATURE:
+        raise InvalidRequest(f"temperature must be <= {MAX_TEMPERATURE:g}, got {params.temperature}")
     if not math.isfinite(params.top_p) or not 0.0 < params.top_p <= 1.0:
         raise InvalidRequest(f"top_p must be in (0, 1], got {params.top_p}")
-    if params.top_k < 0:
-        raise InvalidRequest(f"top_k must be >= 0 (0 disables it), got {params.top_k}")
+    if not 0 <= params.top_k <= MAX_TOP_K:
+        raise InvalidRequest(f"top_k must be in [0, {MAX_TOP_K}] (0 disables it), got {params.top_k}")
     if params.max_tokens <= 0:
         raise InvalidRequest(f"max_tokens must be > 0, got {params.max_tokens}")
-    if params.seed is not None and params.seed < 0:
-        raise InvalidRequest(f"seed must be >= 0, got {params.seed}")
+    if params.seed is not None and not 0 <= params.seed <= MAX_SEED:
+        raise InvalidRequest(f"seed must be in [0, 2**64), got {params.seed}")
 
 
 def validate_request(prompt_ids: Sequence[int], params: SamplingParams, limits: ModelLimits) -> None:

@@ -19,7 +19,7 @@ LIMITS = ModelLimits(max_context=64, vocab_size=100)
         ([1] * 10, SamplingParams(temperature=-0.5), "temperature must be >= 0, got -0.5"),
         ([1] * 10, SamplingParams(top_p=0.0), "top_p must be in (0, 1], got 0.0"),
         ([1] * 10, SamplingParams(top_p=1.5), "got 1.5"),
-        ([1] * 10, SamplingParams(top_k=-1), "top_k must be >= 0"),
+        ([1] * 10, SamplingParams(top_k=-1), "top_k must be in [0, 2147483647]"),
         ([1, 100], SamplingParams(), "prompt token id 100 is outside the vocabulary"),
     ],
 )

@@ -9,7 +9,6 @@ to the nodes: the decode node frees the request's KV.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,7 +26,10 @@ from router.http.responses import DONE, ChatShape, Shape, TextShape, Usage, sse_
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 32 * 1024 * 1024  # a long prompt as token ids in JSON runs to megabytes
+# A prompt that fits the context, as text or as token ids in JSON, takes well under this many bytes per token;
+# anything larger is refused before it is parsed or tokenized on the event loop every request shares.
+BODY_BYTES_PER_CONTEXT_TOKEN = 16
+MIN_BODY_BYTES = 1024 * 1024
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -48,7 +50,11 @@ async def _openai_errors(request: web.Request, handler: _Handler) -> web.StreamR
     except web.HTTPException as error:
         if error.status < 400:
             raise
-        return web.json_response(HttpError(error.status, error.reason).body(), status=error.status)
+        allow = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else None  # a 405 names the methods
+        return web.json_response(HttpError(error.status, error.reason).body(), status=error.status, headers=allow)
+    except Exception as error:  # a bug must still answer in OpenAI's shape, and be logged
+        log.exception("HTTP %s %s failed", request.method, request.path)
+        return web.json_response(HttpError(500, f"internal error: {type(error).__name__}").body(), status=500)
 
 
 class HttpFront:
@@ -61,7 +67,8 @@ class HttpFront:
         self.address = ""  # host:port once started
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_openai_errors])
+        max_body = max(MIN_BODY_BYTES, BODY_BYTES_PER_CONTEXT_TOKEN * self._model.max_context)
+        app = web.Application(client_max_size=max_body, middlewares=[_openai_errors])
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/completions", self._completions)
         app.router.add_post("/v1/chat/completions", self._chat)
@@ -130,11 +137,12 @@ class HttpFront:
 
     # ------------------------------------------------------------------ shared
 
-    @staticmethod
-    async def _body(request: web.Request) -> object:
+    async def _body(self, request: web.Request) -> object:
         try:
             return await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        # ValueError covers bad JSON and undecodable bytes; LookupError an unknown charset; RecursionError nesting.
+        except (ValueError, LookupError, RecursionError) as error:
+            self._frontend.rejected()
             raise HttpError(400, f"the request body is not valid JSON: {error}") from error
 
     async def _serve(

@@ -7,6 +7,7 @@ what pdsim's presets ship), else the `chat_template` entry of `tokenizer_config.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +18,8 @@ from jinja2.ext import loopcontrols
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from pdsim.errors import InvalidRequest
+
+log = logging.getLogger(__name__)
 
 
 def _raise(message: str) -> None:
@@ -58,7 +61,11 @@ class ChatTemplate:
         if not isinstance(source, str) or not source:
             return None
         names = ("bos_token", "eos_token", "pad_token", "unk_token")
-        return cls(source, {name: _token_text(config.get(name)) for name in names})
+        try:
+            return cls(source, {name: _token_text(config.get(name)) for name in names})
+        except TemplateError as error:  # serve everything else; chat requests then get a 400 saying why
+            log.warning("the chat template in %s does not compile (%s): chat completions are off", directory, error)
+            return None
 
     def render(self, messages: Sequence[Mapping[str, Any]]) -> str:
         """The prompt text for `messages`, ending where the assistant's reply begins."""

@@ -16,6 +16,8 @@ from typing import Any
 from pdsim.errors import InvalidRequest
 from pdsim.requests import SamplingParams
 
+MAX_STOP_STRINGS = 16
+MAX_STOP_CHARS = 256
 # OpenAI's default temperature (pdsim's gRPC API defaults to greedy; this API follows OpenAI).
 DEFAULT_TEMPERATURE = 1.0
 
@@ -122,7 +124,12 @@ def _options(body: _Body, default_max_tokens: int, max_tokens_names: tuple[str, 
     stop = (stop,) if isinstance(stop, str) else tuple(stop or ())
     if not all(stop):
         raise InvalidRequest("stop strings must be non-empty")
+    if len(stop) > MAX_STOP_STRINGS or max(map(len, stop), default=0) > MAX_STOP_CHARS:
+        # Every piece of text is matched against each of them: keep that per-token work bounded.
+        raise InvalidRequest(f"stop takes at most {MAX_STOP_STRINGS} strings of at most {MAX_STOP_CHARS} characters")
     stream_options = body.get("stream_options", lambda v: isinstance(v, dict), "an object") or {}
+    if stream_options and body.get("stream", lambda v: isinstance(v, bool), "true or false") is not True:
+        raise InvalidRequest("stream_options is only allowed when stream is true")
     include_usage = stream_options.get("include_usage")
     if include_usage is not None and not isinstance(include_usage, bool):
         raise InvalidRequest(f"stream_options.include_usage must be true or false, got {include_usage!r}")

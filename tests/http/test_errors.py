@@ -28,7 +28,14 @@ BAD_REQUESTS: list[tuple[str, Any, str | None, str]] = [
     ("/completions", COMPLETION | {"temperature": -1}, "temperature", "temperature must be >= 0, got -1.0"),
     ("/completions", COMPLETION | {"temperature": "hot"}, "temperature", "temperature must be a number, got 'hot'"),
     ("/completions", COMPLETION | {"top_p": 1.5}, "top_p", "top_p must be in (0, 1], got 1.5"),
-    ("/completions", COMPLETION | {"seed": -3}, "seed", "seed must be >= 0, got -3"),
+    ("/completions", COMPLETION | {"seed": -3}, "seed", "seed must be in [0, 2**64), got -3"),
+    ("/completions", COMPLETION | {"seed": 2**70}, "seed", f"got {2**70}"),
+    ("/completions", COMPLETION | {"top_k": 2**40}, "top_k", "top_k must be in [0, 2147483647]"),
+    ("/completions", COMPLETION | {"temperature": 1e300}, "temperature", "temperature must be <= 1000"),
+    ("/completions", COMPLETION | {"stop": [str(i) for i in range(17)]}, "stop", "at most 16 strings"),
+    ("/completions", COMPLETION | {"stream_options": {"include_usage": True}}, "stream_options", "only allowed"),
+    ("/completions", b'{"max_tokens": ' + b"9" * 5000 + b"}", None, "not valid JSON"),
+    ("/completions", b"[" * 100_000 + b"]" * 100_000, None, "not valid JSON"),
     ("/completions", COMPLETION | {"stream": "yes"}, "stream", "stream must be true or false, got 'yes'"),
     ("/completions", {"model": MODEL, "max_tokens": 4}, "prompt", "prompt is missing"),
     ("/completions", COMPLETION | {"prompt": ""}, "prompt", "prompt is empty"),
@@ -40,7 +47,12 @@ BAD_REQUESTS: list[tuple[str, Any, str | None, str]] = [
     ("/completions", COMPLETION | {"n": 2}, "n", "n must be 1"),
     ("/completions", COMPLETION | {"logprobs": 2}, "logprobs", "logprobs are not supported"),
     ("/completions", COMPLETION | {"echo": True}, "echo", "echo is not supported"),
-    ("/completions", COMPLETION | {"stream_options": {"include_usage": 1}}, "stream_options", "include_usage"),
+    (
+        "/completions",
+        COMPLETION | {"stream": True, "stream_options": {"include_usage": 1}},
+        "stream_options",
+        "include_usage",
+    ),
     ("/completions", [COMPLETION], None, "must be a JSON object"),
     ("/completions", b"{not json", None, "not valid JSON"),
     ("/chat/completions", {"model": MODEL}, "messages", "messages is missing"),
@@ -75,8 +87,17 @@ def test_bad_requests_get_400_in_openai_shape_and_the_router_keeps_serving() -> 
             status, reply = await post(c, "/embeddings", {"model": MODEL, "input": "x"})
             assert status == 404 and "message" in reply["error"]
             async with aiohttp.ClientSession() as session, session.get(c.base_url + "/completions") as response:
-                assert response.status == 405
+                assert response.status == 405 and response.headers["Allow"] == "POST"
                 assert "message" in (await response.json())["error"]
+            headers = {"Content-Type": "application/json; charset=bogus"}
+            async with (
+                aiohttp.ClientSession() as session,
+                session.post(c.base_url + "/completions", data=b"{}", headers=headers) as response,
+            ):
+                assert response.status == 400 and "not valid JSON" in (await response.json())["error"]["message"]
+            too_big = {"model": MODEL, "prompt": "x" * (16 * 1024 * 1024 + 1)}  # past the body limit
+            status, reply = await post(c, "/completions", too_big)
+            assert status == 413 and "message" in reply["error"]
 
             client = openai_client(c)  # the SDK raises its own classes from these statuses
             with pytest.raises(openai.BadRequestError) as caught:
