@@ -100,6 +100,11 @@ def add_http_args(parser: argparse.ArgumentParser, host: bool = True) -> None:
     group.add_argument("--no-http", action="store_true", help="serve no HTTP API")
 
 
+def http_port_from(args: argparse.Namespace) -> int | None:
+    """The HTTP API's port from `add_http_args`' flags; None when it is off."""
+    return None if args.no_http else int(args.http_port)
+
+
 def node_config_from(args: argparse.Namespace) -> NodeConfig:
     return NodeConfig(
         host=args.host,

@@ -41,9 +41,17 @@ class Row:
     panels: tuple[Panel, ...]
 
 
+def _selector(where: str) -> str:
+    return f"{MODE}{', ' + where if where else ''}"
+
+
+def _legend(by: str) -> str:
+    """`mode, phase` -> `{{mode}} {{phase}}`."""
+    return " ".join(f"{{{{{label.strip()}}}}}" for label in by.split(","))
+
+
 def _quantiles(metric: str, by: str = "mode", where: str = "") -> tuple[Query, ...]:
-    selector = f"{MODE}{', ' + where if where else ''}"
-    legend = " ".join(f"{{{{{label.strip()}}}}}" for label in by.split(","))
+    selector, legend = _selector(where), _legend(by)
     return tuple(
         Query(
             f"histogram_quantile({q}, sum by (le, {by}) (rate({metric}_bucket{{{selector}}}[{WINDOW}])))",
@@ -54,9 +62,7 @@ def _quantiles(metric: str, by: str = "mode", where: str = "") -> tuple[Query, .
 
 
 def _rate(metric: str, by: str, where: str = "", legend: str = "") -> Query:
-    selector = f"{MODE}{', ' + where if where else ''}"
-    default_legend = " ".join(f"{{{{{label.strip()}}}}}" for label in by.split(","))
-    return Query(f"sum by ({by}) (rate({metric}{{{selector}}}[{WINDOW}]))", legend or default_legend)
+    return Query(f"sum by ({by}) (rate({metric}{{{_selector(where)}}}[{WINDOW}]))", legend or _legend(by))
 
 
 ROWS = (

@@ -73,7 +73,7 @@ class ClusterSpec:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ClusterSpec:
-        from pdsim.cli import node_config_from
+        from pdsim.cli import http_port_from, node_config_from
         from pdsim.slo import parse_slo_args
 
         args.cpus = None
@@ -81,7 +81,7 @@ class ClusterSpec:
         targets = Path(args.targets_dir) if args.targets_dir else default_targets_dir()
         return cls(
             args.mode, args.workers, args.prefill, args.decode, node, args.host, args.port,
-            None if args.no_http else args.http_port, args.routing, args.startup_timeout, parse_slo_args(args.slo),
+            http_port_from(args), args.routing, args.startup_timeout, parse_slo_args(args.slo),
             None if args.no_metrics else targets,
         )  # fmt: skip
 
@@ -255,15 +255,16 @@ def started_cluster(spec: ClusterSpec, launcher: Launcher | None = None) -> Iter
         launcher.stop_all()
 
 
-def _interrupt(signum: int, frame: object) -> None:
+def interrupt(signum: int, frame: object) -> None:
+    """A signal handler that unwinds like Ctrl-C, so `finally` blocks stop what was started."""
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def run_cluster(spec: ClusterSpec) -> int:
     # SIGTERM behaves like Ctrl-C: whatever the launcher is doing (creating a model, waiting for health), it
     # unwinds through `started_cluster`, which stops every child.
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         with started_cluster(spec) as launcher:
             _announce(launcher, spec)

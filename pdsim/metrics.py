@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -80,14 +81,17 @@ class MetricsEndpoint:
             self._server = None
 
 
-@dataclass(frozen=True, slots=True)
-class LoadFacts:
-    """What a node holds right now, read when Prometheus scrapes."""
+class LoadFacts(Protocol):
+    """What a node holds right now, read when Prometheus scrapes (the engine's `LoadSnapshot` is one)."""
 
-    waiting: int
-    running: int
-    kv_bytes_held: int
-    kv_bytes_capacity: int
+    @property
+    def waiting(self) -> int: ...
+    @property
+    def running(self) -> int: ...
+    @property
+    def kv_bytes_held(self) -> int: ...
+    @property
+    def kv_bytes_capacity(self) -> int: ...
 
 
 class _LoadCollector(Collector):

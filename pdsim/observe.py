@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from pdsim.launcher import default_targets_dir
+from pdsim.launcher import default_targets_dir, interrupt
 
 REPO = Path(__file__).resolve().parent.parent
 PROMETHEUS_CONFIG = REPO / "deploy" / "prometheus" / "prometheus.yml"
@@ -162,7 +162,7 @@ def grafana_help(prometheus_url: str) -> str:
 
 def run_observe(config: ObserveConfig) -> int:
     """Run Prometheus in the foreground until Ctrl-C or SIGTERM."""
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         process = start_prometheus(config)
     except KeyboardInterrupt:
@@ -181,7 +181,3 @@ def run_observe(config: ObserveConfig) -> int:
         return 0
     finally:
         stop_prometheus(process)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)

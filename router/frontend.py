@@ -55,7 +55,7 @@ class Frontend:
         tokenizer: RouterTokenizer,
         limits: ModelLimits,
         default_max_tokens: int,
-        metrics: RouterMetrics | None = None,
+        metrics: RouterMetrics,
     ) -> None:
         self.tokenizer = tokenizer
         self.limits = limits
@@ -67,20 +67,18 @@ class Frontend:
         self,
         prompt: str | Sequence[int] | None,
         params: SamplingParams,
+        received: float,
         request_class: str = "",
         timeout: float | None = None,
-        received: float | None = None,
         stop: Sequence[str] = (),
     ) -> Admitted:
-        """Tokenize and validate; raises `InvalidRequest` naming the bad value (and counts it)."""
-        received = time.perf_counter() if received is None else received
+        """Tokenize and validate; raises `InvalidRequest` naming the bad value (and counts it). `received` is
+        the front's `time.perf_counter()` on receipt; `stop` strings are non-empty (the front checks them)."""
         try:
             if prompt is None:
                 raise InvalidRequest("prompt is missing: set text or token_ids")
             prompt_ids = self.tokenizer.encode(prompt) if isinstance(prompt, str) else list(prompt)
             validate_request(prompt_ids, params, self.limits)
-            if not all(stop):
-                raise InvalidRequest("stop strings must be non-empty")
         except InvalidRequest:
             self.rejected(request_class)
             raise
@@ -105,8 +103,7 @@ class Frontend:
         arrivals: list[float] = []
         tokens = 0
         finished = False
-        if metrics is not None:
-            metrics.started(len(admitted.routed.prompt_ids))
+        metrics.started(len(admitted.routed.prompt_ids))
         try:
             # Closed on the way out, not when collected: a client that left cancels the nodes' work now.
             async with contextlib.aclosing(self._mode.generate(admitted.routed)) as chunks:
@@ -114,8 +111,7 @@ class Frontend:
                     if chunk.token_ids:
                         arrivals.append(time.perf_counter())
                         tokens += len(chunk.token_ids)
-                        if metrics is not None:
-                            metrics.tokens(len(chunk.token_ids))
+                        metrics.tokens(len(chunk.token_ids))
                     text = detokenizer.add(chunk.token_ids)
                     finish = chunk.finish_reason
                     if finish is not None:
@@ -143,11 +139,10 @@ class Frontend:
             self._failed(admitted.request_class, PdsimError.code)
             raise
         finally:
-            if metrics is not None:
-                metrics.ended()
+            metrics.ended()
 
     def _completed(self, admitted: Admitted, arrivals: list[float], tokens: int) -> None:
-        if self._metrics is None or not arrivals:
+        if not arrivals:
             return
         ttft = arrivals[0] - admitted.received
         e2el = arrivals[-1] - admitted.received
@@ -155,5 +150,4 @@ class Frontend:
         self._metrics.completed(admitted.request_class, ttft, e2el, itls, tokens)
 
     def _failed(self, request_class: str, code: str) -> None:
-        if self._metrics is not None:
-            self._metrics.failed(request_class, code.lower())
+        self._metrics.failed(request_class, code.lower())

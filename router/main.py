@@ -6,7 +6,7 @@ import argparse
 
 import uvloop
 
-from pdsim.metrics import MetricsConfig
+from pdsim.cli import http_port_from, metrics_config_from
 from pdsim.rpc.server import ready_line, wait_for_signal
 from pdsim.slo import parse_slo_args
 from router.config import Mode, Policy, RouterConfig
@@ -24,10 +24,10 @@ def router_config_from(args: argparse.Namespace) -> RouterConfig:
         host=args.host,
         port=args.port,
         http_host=args.http_host,
-        http_port=None if args.no_http else args.http_port,
+        http_port=http_port_from(args),
         tokenizer=args.tokenizer,
         slos=parse_slo_args(args.slo),
-        metrics=MetricsConfig(not args.no_metrics, args.metrics_host, args.metrics_port, args.instance),
+        metrics=metrics_config_from(args),
     )
 
 

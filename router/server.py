@@ -31,19 +31,12 @@ class RouterServer:
         self._pool: NodePool | None = None  # channels belong to the event loop that start() runs on
         self._server: grpc.aio.Server | None = None
         self.metrics_endpoint = MetricsEndpoint(config.metrics)
-        self._frontend: Frontend | None = None
         self._http: HttpFront | None = None
 
     @property
     def http_address(self) -> str:
         """host:port of the OpenAI-compatible API; empty when it is off."""
         return "" if self._http is None else self._http.address
-
-    @property
-    def frontend(self) -> Frontend:
-        """What every client-facing API serves through (see `router.frontend`)."""
-        assert self._frontend is not None, "start() first"
-        return self._frontend
 
     @property
     def pool(self) -> NodePool:
@@ -84,15 +77,16 @@ class RouterServer:
         self.address = bind(server, config.host, config.port)
         labels = SeriesLabels(config.mode.value, "router", config.metrics.instance or self.address)
         metrics = RouterMetrics(self.metrics_endpoint.registry, labels, config.slos)
-        self._frontend = Frontend(mode, tokenizer, limits, info.default_max_tokens, metrics)
-        pb_grpc.add_RouterServicer_to_server(RouterService(self._frontend), server)
+        # Both APIs serve through one Frontend: the same validation, routing, cancellation and metrics.
+        frontend = Frontend(mode, tokenizer, limits, info.default_max_tokens, metrics)
+        pb_grpc.add_RouterServicer_to_server(RouterService(frontend), server)
         pb_grpc.add_NodeServicer_to_server(RouterNodeService(info, self.pool), server)
         self.metrics_endpoint.start()
         await server.start()
         self._server = server
         if config.http_port is not None:
             served = ServedModel(info.model_name, tokenizer_dir, info.max_context)
-            self._http = HttpFront(self._frontend, served)
+            self._http = HttpFront(frontend, served)
             http_address = await self._http.start(config.http_host, config.http_port)
             log.info("OpenAI-compatible API on http://%s/v1 (model %s)", http_address, info.model_name)
         self.pool.start_polling(config.load_poll_seconds)

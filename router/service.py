@@ -60,7 +60,7 @@ class RouterService(pb_grpc.RouterServicer):
         elif which == "token_ids":
             prompt = list(request.token_ids.ids)
         params = sampling_from_pb(request.sampling, self._frontend.default_max_tokens)
-        return self._frontend.admit(prompt, params, request.request_class, context.time_remaining(), received)
+        return self._frontend.admit(prompt, params, received, request.request_class, context.time_remaining())
 
 
 class RouterNodeService(pb_grpc.NodeServicer):

@@ -13,7 +13,7 @@ import grpc
 from pdsim.engine.build import BuiltEngine, Role, build_engine
 from pdsim.engine.engine import StepStats
 from pdsim.engine.schedulers import LoadSnapshot
-from pdsim.metrics import LoadFacts, MetricsEndpoint, NodeMetrics, SeriesLabels
+from pdsim.metrics import MetricsEndpoint, NodeMetrics, SeriesLabels
 from pdsim.node_config import NodeConfig
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.node_service import InFlight, NodeService
@@ -83,13 +83,9 @@ class NodeServer:
         mode = "colocated" if self.role is Role.COLOCATED else "disaggregated"
         labels = SeriesLabels(mode, self.role.value, self.config.metrics.instance or self.address)
         directions = {Role.PREFILL: ("sent",), Role.DECODE: ("received",), Role.COLOCATED: ()}[self.role]
-        self._metrics = NodeMetrics(self.metrics_endpoint.registry, labels, self._load_facts, directions)
+        self._metrics = NodeMetrics(self.metrics_endpoint.registry, labels, self.load, directions)
         self.built.engine.add_observer(self._observe_step)
         self.metrics_endpoint.start()
-
-    def _load_facts(self) -> LoadFacts:
-        load = self.load()
-        return LoadFacts(load.waiting, load.running, load.kv_bytes_held, load.kv_bytes_capacity)
 
     def _observe_step(self, stats: StepStats) -> None:
         self.metrics.step(stats.phase.value, stats.batch_size, stats.num_tokens, stats.seconds, stats.queue_seconds)

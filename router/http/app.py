@@ -158,9 +158,7 @@ class HttpFront:
             self._frontend.rejected(options.request_class)
             raise model_not_found(options.model)
         try:
-            admitted = self._frontend.admit(
-                prompt, options.params, options.request_class, received=received, stop=options.stop
-            )
+            admitted = self._frontend.admit(prompt, options.params, received, options.request_class, stop=options.stop)
         except InvalidRequest as error:
             raise http_error(error, REQUEST_FIELDS, rename) from error
         shape = shape_type(admitted.routed.request_id, self._model.name, options.stream and options.include_usage)

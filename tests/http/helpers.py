@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import aiohttp
 import openai
 
 from tests.cluster import Cluster
+from tests.scrape import scrape, value
 
 MODEL = "tiny"  # the served model name: the preset's directory name
 IGNORE_EOS = {"ignore_eos": True}  # pdsim's (and vLLM's) extension, through the SDK's extra_body
@@ -29,15 +29,4 @@ async def post(c: Cluster, path: str, body: Any) -> tuple[int, Any]:
 
 async def metric(c: Cluster, name: str, **labels: str) -> float:
     """The sum of the router's samples named `name` whose labels include `labels`, as /metrics serves them."""
-    url = f"http://{c.router.metrics_endpoint.address}/metrics"
-    async with aiohttp.ClientSession() as session, session.get(url) as response:
-        text = await response.text()
-    total = 0.0
-    for line in text.splitlines():
-        found = re.fullmatch(r"(\w+)(?:\{(.*)\})? (\S+)", line)
-        if found is None or found.group(1) != name:
-            continue
-        have = dict(re.findall(r'(\w+)="([^"]*)"', found.group(2) or ""))
-        if all(have.get(k) == v for k, v in labels.items()):
-            total += float(found.group(3))
-    return total
+    return value(scrape(c.router.metrics_endpoint.address), name, **labels)
