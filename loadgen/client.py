@@ -23,17 +23,17 @@ class LoadClient:
     def _now(self) -> float:
         return time.perf_counter() - self._start
 
-    async def send(self, planned: PlannedRequest, record: RequestRecord | None = None) -> RequestRecord:
-        """Send and stream into `record`. A cancelled send (the run's drain time ran out) is recorded as a
-        timeout before the cancellation goes on."""
-        request = pb.GenerateRequest(
+    def request(self, planned: PlannedRequest) -> pb.GenerateRequest:
+        """The message to send; an open loop builds it before the send time (a long prompt takes a while)."""
+        return pb.GenerateRequest(
             token_ids=pb.TokenIds(ids=self._plan.prompt(planned)),
             sampling=pb.SamplingParams(max_tokens=planned.output_tokens, ignore_eos=planned.ignore_eos),
             request_class=planned.request_class,
         )
-        record = record or RequestRecord(
-            planned.index, planned.request_class, planned.input_tokens, planned.output_tokens, self._now()
-        )
+
+    async def send(self, request: pb.GenerateRequest, record: RequestRecord) -> RequestRecord:
+        """Send and stream into `record`. A cancelled send (the run's drain time ran out) is recorded as a
+        timeout before the cancellation goes on."""
         record.sent = self._now()
         try:
             async for response in self._stub.Generate(request, timeout=self._timeout):

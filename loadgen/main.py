@@ -45,8 +45,8 @@ def add_workload_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--drain-timeout", type=float, default=_LIMITS.drain_timeout)
 
 
-def workload_from(args: argparse.Namespace, rate: float | None = None) -> WorkloadSpec:
-    arrivals = Arrivals(ArrivalKind(args.arrival), rate or args.rate, args.burstiness, args.concurrency)
+def workload_from(args: argparse.Namespace) -> WorkloadSpec:
+    arrivals = Arrivals(ArrivalKind(args.arrival), args.rate, args.burstiness, args.concurrency)
     return WorkloadSpec(
         mix=args.mix,
         trace=args.trace,

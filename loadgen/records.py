@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from loadgen.workload import PlannedRequest
 
 
 @dataclass
@@ -27,6 +30,10 @@ class RequestRecord:
     @property
     def output_tokens(self) -> int:
         return sum(self.chunk_tokens)
+
+    @classmethod
+    def for_planned(cls, planned: PlannedRequest) -> RequestRecord:
+        return cls(planned.index, planned.request_class, planned.input_tokens, planned.output_tokens, 0.0)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -51,7 +51,7 @@ def max_rate_meeting_target(points: dict[float, dict[str, Any]]) -> tuple[float 
 
 def offered(summary: dict[str, Any]) -> float:
     """The rate requests were really sent at (a Poisson sample of 30 s strays from the nominal rate)."""
-    return float(summary["workload"].get("offered_rate", summary["workload"]["rate"]))
+    return float(summary["workload"]["offered_rate"])
 
 
 def _machine() -> str:

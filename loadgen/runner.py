@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from loadgen.client import LoadClient
 from loadgen.progress import Progress
 from loadgen.records import RequestRecord
-from loadgen.workload import Plan, PlannedRequest
+from loadgen.workload import Plan
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.server import insecure_channel
@@ -62,23 +62,19 @@ async def run_plan(
 async def _warm_up(stub: pb_grpc.RouterStub, plan: Plan, limits: RunLimits) -> None:
     client = LoadClient(stub, plan, time.perf_counter(), limits.request_timeout)
     warmups = plan.requests[: limits.warmup]
-    results = await asyncio.gather(*(client.send(r) for r in warmups))
+    results = await asyncio.gather(*(client.send(client.request(r), RequestRecord.for_planned(r)) for r in warmups))
     failed = [r for r in results if not r.ok]
     if failed:
         raise ConnectionError(f"warm-up request failed: {failed[0].code} {failed[0].error}")
 
 
 async def _tracked(
-    client: LoadClient, planned: PlannedRequest, progress: Progress, record: RequestRecord
+    client: LoadClient, request: pb.GenerateRequest, progress: Progress, record: RequestRecord
 ) -> RequestRecord:
     progress.on_sent()
-    await client.send(planned, record)
+    await client.send(request, record)
     progress.on_done(record.ok)
     return record
-
-
-def _new_record(planned: PlannedRequest) -> RequestRecord:
-    return RequestRecord(planned.index, planned.request_class, planned.input_tokens, planned.output_tokens, 0.0)
 
 
 async def _open_loop(
@@ -90,12 +86,13 @@ async def _open_loop(
         assert planned.send_at is not None
         if planned.send_at > limits.duration:
             break
+        request = client.request(planned)  # before the send time, not after it
         delay = start + planned.send_at - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        record = _new_record(planned)
+        record = RequestRecord.for_planned(planned)
         records.append(record)
-        tasks.append(asyncio.create_task(_tracked(client, planned, progress, record)))
+        tasks.append(asyncio.create_task(_tracked(client, request, progress, record)))
     await _drain(tasks, limits.drain_timeout)
     return records
 
@@ -110,9 +107,9 @@ async def _closed_loop(
         for planned in queue:
             if time.perf_counter() - start > limits.duration:
                 return
-            record = _new_record(planned)
+            record = RequestRecord.for_planned(planned)
             records.append(record)
-            await _tracked(client, planned, progress, record)
+            await _tracked(client, client.request(planned), progress, record)
 
     workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
     await _drain(workers, limits.duration + limits.drain_timeout)  # workers stop sending at `duration`

@@ -23,8 +23,9 @@ from pdsim.engine.config import EngineConfig
 from pdsim.launcher import ClusterSpec, default_targets_dir, started_cluster
 from pdsim.models.spec import ModelSpec
 from pdsim.node_config import NodeConfig
+from router.config import Mode
 
-MODES = ("colocated", "disaggregated")
+MODES = tuple(m.value for m in Mode)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +49,11 @@ class ExperimentConfig:
     def devices(self, mode: str) -> int:
         return self.workers if mode == "colocated" else self.prefill + self.decode
 
+    def engine(self) -> EngineConfig:
+        return EngineConfig(max_batch=self.max_batch)
+
     def cluster(self, mode: str) -> ClusterSpec:
-        node = NodeConfig(model=self.model, engine=EngineConfig(max_batch=self.max_batch))
+        node = NodeConfig(model=self.model, engine=self.engine())
         return ClusterSpec(
             mode, self.workers, self.prefill, self.decode, node, router_port=0, routing=self.routing,
             slos=self.workload.slo_table(), targets_dir=default_targets_dir(),
@@ -67,7 +71,7 @@ class ExperimentConfig:
             "colocated": f"{self.workers} workers",
             "disaggregated": f"{self.prefill} prefill + {self.decode} decode",
             "routing": self.routing,
-            "policy": EngineConfig().policy.value,
+            "policy": self.engine().policy.value,
             "placement": self._placement(),
             "workload": self._workload_text(),
             "classes": self._classes(),
@@ -104,14 +108,14 @@ class ExperimentConfig:
         ]
 
 
-def run_mode(config: ExperimentConfig, mode: str, rates: tuple[float, ...], output: Path) -> dict[float, Any]:
+def run_mode(config: ExperimentConfig, mode: str, rates: tuple[float, ...], output: Path) -> None:
     """Start the mode's cluster once and run each rate against it; one results directory per rate."""
-    summaries: dict[float, Any] = {}
+    described = config.describe()
     with started_cluster(config.cluster(mode)) as launcher:
         for rate in rates:
             directory = output if len(rates) == 1 else output / f"rate-{rate:g}"
-            extra = {"mode": mode, "rate": rate, "devices": config.devices(mode), "experiment": config.describe()}
-            summaries[rate] = uvloop.run(
+            extra = {"mode": mode, "rate": rate, "devices": config.devices(mode), "experiment": described}
+            summary = uvloop.run(
                 measure(
                     launcher.router_address,
                     config.workload_at(rate),
@@ -121,8 +125,7 @@ def run_mode(config: ExperimentConfig, mode: str, rates: tuple[float, ...], outp
                     extra=extra,
                 )
             )
-            print(format_summary(summaries[rate], f"== {mode} at {rate:g} req/s -> {directory}"), flush=True)
-    return summaries
+            print(format_summary(summary, f"== {mode} at {rate:g} req/s -> {directory}"), flush=True)
 
 
 def run_single(config: ExperimentConfig, mode: str) -> int:

@@ -21,13 +21,14 @@ def test_shipped_mixes_load(name: str) -> None:
 
 def test_a_plan_is_reproducible_from_its_seed() -> None:
     mix = load_mix("mixed")
-    a = plan_from_mix(mix, Arrivals(rate=3), 50, seed=7, context=4096, policy=LengthPolicy.CLIP)
-    b = plan_from_mix(mix, Arrivals(rate=3), 50, seed=7, context=4096, policy=LengthPolicy.CLIP)
-    c = plan_from_mix(mix, Arrivals(rate=3), 50, seed=8, context=4096, policy=LengthPolicy.CLIP)
+    # A context below the mix's longest requests (2,548 tokens), so the length policy has work to do.
+    a = plan_from_mix(mix, Arrivals(rate=3), 50, seed=7, context=2048, policy=LengthPolicy.CLIP)
+    b = plan_from_mix(mix, Arrivals(rate=3), 50, seed=7, context=2048, policy=LengthPolicy.CLIP)
+    c = plan_from_mix(mix, Arrivals(rate=3), 50, seed=8, context=2048, policy=LengthPolicy.CLIP)
     assert a.requests == b.requests and a.prompt(a.requests[3]) == b.prompt(b.requests[3])
     assert a.requests != c.requests
     assert {r.request_class for r in a.requests} == {"chat", "summarize"}
-    assert all(r.input_tokens + r.output_tokens <= 4096 for r in a.requests)
+    assert all(r.input_tokens + r.output_tokens <= 2048 for r in a.requests)
 
 
 def gaps(times: list[float]) -> list[float]:
