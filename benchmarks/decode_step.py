@@ -14,15 +14,12 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, DynamicCache
 
+from benchmarks.phases.timing import GREEDY
+from pdsim.engine.build import build_runner
 from pdsim.engine.dtypes import torch_dtype
-from pdsim.engine.kv_store import SlotKvStore
 from pdsim.engine.model_runner import DecodeRow, HfModelRunner, PrefillRow
-from pdsim.engine.sampler import SamplingRow
 from pdsim.models.loading import load_model, resolve_model_path
 from pdsim.models.spec import ModelSpec
-from pdsim.requests import SamplingParams
-
-GREEDY = SamplingRow(SamplingParams(), seed=0, index=0)
 
 
 def time_ours(runner: HfModelRunner, batch: int, context: int, steps: int) -> list[float]:
@@ -66,9 +63,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     batches = [int(b) for b in args.batches.split(",")]
 
-    model, info = load_model(ModelSpec(args.model, dtype=args.dtype))
-    store = SlotKvStore(info.layout, max(batches), args.context + args.steps + 1, "cpu")  # rounds reuse the slots
-    runner = HfModelRunner(model, store)
+    spec = ModelSpec(args.model, dtype=args.dtype)
+    model, info = load_model(spec)
+    tokens = args.context + args.steps + 1  # rounds reuse the slots
+    runner = build_runner(model, info, spec, max(batches), tokens, "lower --batches, --context or --steps")
     bare = AutoModelForCausalLM.from_pretrained(
         resolve_model_path(args.model), dtype=torch_dtype(args.dtype), attn_implementation="sdpa"
     ).eval()  # type: ignore[no-untyped-call]

@@ -19,7 +19,7 @@ from pdsim.kv_codec import KvAssembler, KvChunk, KvHeader, check_header
 from pdsim.requests import validate_lengths
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
-from pdsim.rpc.convert import KvFrame, decode_kv_frame, finish_to_pb, sampling_from_pb
+from pdsim.rpc.convert import DECODE_SERVICE, KvFrame, decode_kv_frame, finish_to_pb, sampling_from_pb
 from pdsim.rpc.node_server import NodeServer
 from pdsim.rpc.node_service import EventStream, deadline_of, request_seed, stream_tokens
 from pdsim.rpc.status import abort
@@ -27,7 +27,6 @@ from pdsim.rpc.status import abort
 log = logging.getLogger(__name__)
 
 _LEASE_CHECK_SECONDS = 0.1
-DECODE_SERVICE = pb.DESCRIPTOR.services_by_name["Decode"].full_name
 
 
 def _checked(frame: KvFrame | InvalidRequest) -> KvFrame:

@@ -61,6 +61,26 @@ class KvHeader:
 
     def chunk_place(self, index: int) -> tuple[int, int, int]:
         """Where chunk `index` goes: (layer, byte offset within the layer, length)."""
+        return _ChunkGrid.of(self).place(index)
+
+
+@dataclass(frozen=True, slots=True)
+class _ChunkGrid:
+    """A header's chunk geometry as plain ints: each of `KvHeader`'s properties rebuilds its layout, too slow to
+    repeat for every chunk of a transfer."""
+
+    chunk_bytes: int
+    segment_bytes: int
+    chunks_per_segment: int
+    chunks_per_layer: int
+    layer_bytes: int
+
+    @staticmethod
+    def of(header: KvHeader) -> _ChunkGrid:
+        h = header
+        return _ChunkGrid(h.chunk_bytes, h.segment_bytes, h.chunks_per_segment, h.chunks_per_layer, h.layer_bytes)
+
+    def place(self, index: int) -> tuple[int, int, int]:
         layer, within = divmod(index, self.chunks_per_layer)
         segment, part = divmod(within, self.chunks_per_segment)
         start = part * self.chunk_bytes
@@ -139,6 +159,7 @@ class KvAssembler:
         self.header = header
         self.buffer = buffer
         self.received = 0
+        self._grid = _ChunkGrid.of(header)
 
     def add(self, chunk: KvChunk) -> None:
         header = self.header
@@ -148,7 +169,7 @@ class KvAssembler:
             )
         if chunk.index >= header.num_chunks:
             raise InvalidRequest(f"KV chunk {chunk.index} is past the {header.num_chunks} the header announced")
-        layer, offset, length = header.chunk_place(chunk.index)
+        layer, offset, length = self._grid.place(chunk.index)
         size = memoryview(chunk.data).nbytes
         if (chunk.layer, chunk.offset, size) != (layer, offset, length):
             raise InvalidRequest(
@@ -161,7 +182,7 @@ class KvAssembler:
                 f"KV chunk {chunk.index} (layer {layer}, offset {offset}) failed its checksum: "
                 f"crc32 {actual:#010x} != {chunk.crc32:#010x}"
             )
-        start = layer * header.layer_bytes + offset
+        start = layer * self._grid.layer_bytes + offset
         self.buffer[start : start + length] = chunk.data
         self.received += 1
 

@@ -12,11 +12,10 @@ from pdsim.engine.kv_store import SlotKvStore
 from pdsim.errors import FailedPrecondition, ResourceExhausted, Unavailable
 from pdsim.kv_codec import KvHeader, encode_layer, make_header
 from pdsim.rpc import pdsim_pb2 as pb
-from pdsim.rpc.convert import encode_kv_chunk_frame, encode_kv_header_frame
+from pdsim.rpc.convert import PUSH_KV_METHOD, encode_kv_chunk_frame, encode_kv_header_frame
 from pdsim.rpc.server import insecure_channel
 from pdsim.rpc.status import error_from_rpc
 
-PUSH_KV_METHOD = f"/{pb.DESCRIPTOR.services_by_name['Decode'].full_name}/PushKv"
 # Refusals about the destination (full, down, unable to hold this KV): try the next decode node. Anything else
 # (a malformed or corrupted stream) would fail again elsewhere, so it fails the request.
 _TRY_NEXT = {grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.FAILED_PRECONDITION}

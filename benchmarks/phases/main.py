@@ -79,8 +79,7 @@ def run_phases(config: PhasesConfig, log: Callable[[str], object] = print) -> di
     from benchmarks.phases.peaks import device_name, measure_peaks, spec_peaks
     from benchmarks.phases.roofline_plot import plot_roofline
     from benchmarks.phases.timing import PhaseTimer
-    from pdsim.engine.kv_store import SlotKvStore
-    from pdsim.engine.model_runner import HfModelRunner
+    from pdsim.engine.build import build_runner
     from pdsim.models.loading import load_model
 
     torch.set_num_threads(config.threads)
@@ -113,12 +112,12 @@ def run_phases(config: PhasesConfig, log: Callable[[str], object] = print) -> di
             f"the benchmark needs {config.kv_tokens} tokens per request but {info.name} holds "
             f"{info.limits.max_context}; lower --contexts or --input-tokens/--output-tokens"
         )
-    store = SlotKvStore(info.layout, config.kv_slots, config.kv_tokens, device)
-    pad = getattr(hf_config, "pad_token_id", None) or 0
-    timer = PhaseTimer(HfModelRunner(model, store, pad_token_id=pad), shape, config.model.dtype, shape.vocab)
+    remedy = "lower --requests, --batches or --prefill-batches, or the token counts"
+    runner = build_runner(model, info, config.model, config.kv_slots, config.kv_tokens, remedy)
+    timer = PhaseTimer(runner, shape)
     log(
         f"model {info.name}: {shape.matmul_params / 1e6:.1f}M matmul parameters, KV store "
-        f"{store.capacity_bytes / 2**20:,.0f} MiB ({config.kv_slots} slots x {config.kv_tokens} tokens)"
+        f"{runner.kv.capacity_bytes / 2**20:,.0f} MiB ({config.kv_slots} slots x {config.kv_tokens} tokens)"
     )
 
     c = config

@@ -14,10 +14,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
 from pdsim.engine.dtypes import torch_dtype
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,17 +84,20 @@ def synchronize(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
+def timed(fn: Callable[[], T], device: torch.device) -> tuple[T, float]:
+    """`fn()` and the seconds it took on `device`: synchronized before (earlier work is not counted) and after
+    (its own queued kernels are)."""
+    synchronize(device)
+    started = time.perf_counter()
+    result = fn()
+    synchronize(device)
+    return result, time.perf_counter() - started
+
+
 def best_time(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
     """The fastest of `repeats` timed calls, after one untimed warm-up call."""
     fn()
-    best = float("inf")
-    for _ in range(repeats):
-        synchronize(device)
-        started = time.perf_counter()
-        fn()
-        synchronize(device)
-        best = min(best, time.perf_counter() - started)
-    return best
+    return min((timed(fn, device)[1] for _ in range(repeats)), default=float("inf"))
 
 
 def measure_peaks(device: torch.device, dtype: str, matmul_size: int, copy_bytes: int, repeats: int = 5) -> Peaks:

@@ -12,17 +12,17 @@ a real generation: one batched prefill, then decode steps over a growing context
 from __future__ import annotations
 
 import statistics
-import time
 from dataclasses import dataclass
 
 import torch
 
 from benchmarks.phases.costs import Cost, ModelShape, decode_cost, prefill_cost
-from benchmarks.phases.peaks import synchronize
+from benchmarks.phases.peaks import timed
 from pdsim.engine.model_runner import DecodeRow, HfModelRunner, PrefillRow
 from pdsim.engine.sampler import SamplingRow
 from pdsim.requests import SamplingParams
 
+# Every benchmark samples greedily: the cheapest sampling, so the timings are the model's.
 GREEDY = SamplingRow(SamplingParams(), seed=0, index=0)
 
 
@@ -75,13 +75,12 @@ class Headline:
 
 
 class PhaseTimer:
-    def __init__(self, runner: HfModelRunner, shape: ModelShape, dtype: str, vocab: int, seed: int = 0) -> None:
+    def __init__(self, runner: HfModelRunner, shape: ModelShape, seed: int = 0) -> None:
         self.runner = runner
         self.shape = shape
-        self.dtype = dtype
+        self.dtype = runner.kv.layout.dtype  # the KV store's dtype is the model's
         self._device = runner.kv.keys[0].device
         self._tokens = torch.Generator().manual_seed(seed)
-        self._vocab = vocab
 
     def prefill_point(self, batch: int, length: int, repeats: int) -> Point:
         """The median of `repeats` prefills of `batch` prompts of `length` tokens (after one warm-up)."""
@@ -144,20 +143,12 @@ class PhaseTimer:
 
     def _prefill(self, batch: int, length: int) -> tuple[list[int], float]:
         self._check_fits(batch, length)
-        prompts = torch.randint(0, self._vocab, (batch, length), generator=self._tokens).tolist()
+        prompts = torch.randint(0, self.shape.vocab, (batch, length), generator=self._tokens).tolist()
         rows = [PrefillRow(slot, prompt, GREEDY) for slot, prompt in enumerate(prompts)]
-        synchronize(self._device)
-        started = time.perf_counter()
-        first = self.runner.prefill(rows)
-        synchronize(self._device)
-        return first, time.perf_counter() - started
+        return timed(lambda: self.runner.prefill(rows), self._device)
 
     def _timed_decode(self, rows: list[DecodeRow]) -> tuple[list[int], float]:
-        synchronize(self._device)
-        started = time.perf_counter()
-        tokens = self.runner.decode(rows)
-        synchronize(self._device)
-        return tokens, time.perf_counter() - started
+        return timed(lambda: self.runner.decode(rows), self._device)
 
     def _check_fits(self, batch: int, tokens: int) -> None:
         kv = self.runner.kv

@@ -37,27 +37,39 @@ def pin_cpus(cpus: tuple[int, ...] | None) -> None:
     torch.set_num_threads(len(cpus) if cpus is not None else 1)
 
 
-def _check_kv_fits(nbytes: int, spec: ModelSpec, config: EngineConfig) -> None:
+def _check_kv_fits(nbytes: int, device: str, shape: str, remedy: str) -> None:
     """The KV store is allocated whole at start-up: refuse one that cannot fit rather than swap or crash."""
-    if spec.device.startswith("cuda"):
-        available = torch.cuda.mem_get_info(torch.device(spec.device))[0]
-    elif spec.device == "cpu" and hasattr(os, "sysconf"):
+    if device.startswith("cuda"):
+        available = torch.cuda.mem_get_info(torch.device(device))[0]
+    elif device == "cpu" and hasattr(os, "sysconf"):
         available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     else:
         return
     if nbytes > 0.8 * available:
         raise ValueError(
-            f"the KV store needs {nbytes / 2**30:.1f} GiB ({config.max_batch} slots x the model's context) but "
-            f"{available / 2**30:.1f} GiB is free on {spec.device}; lower --max-batch or --max-context"
+            f"the KV store needs {nbytes / 2**30:.1f} GiB ({shape}) but "
+            f"{available / 2**30:.1f} GiB is free on {device}; {remedy}"
         )
+
+
+def build_runner(
+    model: torch.nn.Module, info: ModelInfo, spec: ModelSpec, num_slots: int, max_tokens: int, remedy: str
+) -> HfModelRunner:
+    """The model runner over a new KV store of `num_slots` x `max_tokens`, refused before it is allocated if it
+    cannot fit; `remedy` names the caller's options that shrink it."""
+    nbytes = SlotKvStore.bytes_for(info.layout, num_slots, max_tokens)
+    _check_kv_fits(nbytes, spec.device, f"{num_slots} slots x {max_tokens} tokens", remedy)
+    store = SlotKvStore(info.layout, num_slots, max_tokens, spec.device)
+    pad = getattr(model.config, "pad_token_id", None) or 0  # a model without one pads with token 0
+    return HfModelRunner(model, store, pad_token_id=pad)
 
 
 def build_engine(role: Role, spec: ModelSpec, config: EngineConfig) -> BuiltEngine:
     model, info = load_model(spec)
-    _check_kv_fits(config.max_batch * info.limits.max_context * info.layout.bytes_per_token, spec, config)
-    store = SlotKvStore(info.layout, config.max_batch, info.limits.max_context, spec.device)
-    pad = getattr(model.config, "pad_token_id", None) or 0
-    runner = HfModelRunner(model, store, pad_token_id=pad)
+    runner = build_runner(
+        model, info, spec, config.max_batch, info.limits.max_context, "lower --max-batch or --max-context"
+    )
+    store = runner.kv
     scheduler_args = (store, config, info.eos_token_ids, info.limits.max_context)
     scheduler: Scheduler
     if role is Role.PREFILL:

@@ -25,9 +25,14 @@ class SlotKvStore:
         self.keys = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(layout.num_layers)]
         self.values = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(layout.num_layers)]
 
+    @staticmethod
+    def bytes_for(layout: KvLayout, num_slots: int, max_tokens: int) -> int:
+        """What a store of this shape allocates: known before allocating, to refuse one that cannot fit."""
+        return num_slots * max_tokens * layout.bytes_per_token
+
     @property
     def capacity_bytes(self) -> int:
-        return self.num_slots * self.max_tokens * self.layout.bytes_per_token
+        return self.bytes_for(self.layout, self.num_slots, self.max_tokens)
 
     def move(self, src: int, dst: int, num_tokens: int) -> None:
         """Copy a request's first `num_tokens` tokens from slot `src` to slot `dst`."""

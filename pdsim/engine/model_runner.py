@@ -69,10 +69,11 @@ class HfModelRunner:
 
     @torch.inference_mode()
     def decode(self, rows: Sequence[DecodeRow]) -> list[int]:
-        positions = self._tensor([r.position for r in rows])
-        kv_len = max(r.position for r in rows) + 1
+        row_positions = [r.position for r in rows]
+        positions = self._tensor(row_positions)
+        kv_len = max(row_positions) + 1
         mask = None
-        if min(r.position for r in rows) + 1 != kv_len:  # rows of different lengths: hide each row's tail
+        if min(row_positions) + 1 != kv_len:  # rows of different lengths: hide each row's tail
             mask = (torch.arange(kv_len, device=self._device)[None, :] <= positions[:, None])[:, None, None, :]
         step = KvStep(
             self.kv,

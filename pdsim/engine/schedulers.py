@@ -88,7 +88,19 @@ class Scheduler(ABC):
         seconds, self._queue_seconds = tuple(self._queue_seconds), []
         return seconds
 
-    def _dequeued(self, requests: Sequence[Request]) -> None:
+    # Requests leave the queue to run only through these two, which record how long each waited: a new way out
+    # of the queue cannot forget to. (Aborted and expired requests never ran: their wait is not queue time.)
+    def _take_prefill_batch(self, free_slots: int) -> list[Request]:
+        batch = take_prefill_batch(self.waiting, self.config.prefill_token_budget, free_slots)
+        self._record_queue_time(batch)
+        return batch
+
+    def _pop_waiting(self) -> Request:
+        request = self.waiting.popleft()
+        self._record_queue_time([request])
+        return request
+
+    def _record_queue_time(self, requests: Sequence[Request]) -> None:
         now = time.monotonic()
         self._queue_seconds.extend(now - r.queued_at for r in requests)
 
@@ -118,13 +130,14 @@ class Scheduler(ABC):
 
     def fail(self, batch: Batch, error: PdsimError) -> None:
         """The step itself failed: fail its requests and free their KV."""
-        for request in batch.requests:
-            self.abort(request.request_id)
-            request.emit(Failure(error))
+        self._fail_each(batch.requests, error)
 
     def fail_all(self, error: PdsimError) -> None:
         """Something outside any one step failed: fail everything, so no client waits forever."""
-        for request in self.requests():
+        self._fail_each(self.requests(), error)
+
+    def _fail_each(self, requests: Sequence[Request], error: PdsimError) -> None:
+        for request in requests:
             self.abort(request.request_id)
             request.emit(Failure(error))
 
@@ -198,8 +211,7 @@ class ColocatedScheduler(_DecodingScheduler):
         self._drop_expired()
         prefill_allowed = self.config.policy is SchedulePolicy.PREFILL_FIRST or not self.running
         if self.waiting and self.running.free_slots and prefill_allowed:
-            batch = take_prefill_batch(self.waiting, self.config.prefill_token_budget, self.running.free_slots)
-            self._dequeued(batch)
+            batch = self._take_prefill_batch(self.running.free_slots)
             for i, request in enumerate(batch):
                 request.slot = len(self.running) + i
             return Batch(Phase.PREFILL, batch)
@@ -221,8 +233,7 @@ class DecodeScheduler(_DecodingScheduler):
     def schedule(self) -> Batch | None:
         self._drop_expired()
         while self.waiting and self.running.free_slots:
-            request = self.waiting.popleft()
-            self._dequeued([request])
+            request = self._pop_waiting()
             assert request.staged is not None
             request.slot = len(self.running)
             self.store.write_block(request.slot, request.staged.tensor())
@@ -259,8 +270,7 @@ class PrefillScheduler(Scheduler):
         self._drop_expired()
         if not self.waiting or not self.free_slots:
             return None
-        batch = take_prefill_batch(self.waiting, self.config.prefill_token_budget, len(self.free_slots))
-        self._dequeued(batch)
+        batch = self._take_prefill_batch(len(self.free_slots))
         for request in batch:
             request.slot = self.free_slots.pop()
         return Batch(Phase.PREFILL, batch)

@@ -87,6 +87,10 @@ def kv_header_from_pb(msg: pb.KvHeader) -> KvHeader:
 
 _VARINT, _FIXED64, _LENGTH, _FIXED32 = 0, 1, 2, 5
 
+# The fast path bypasses the generated stubs on both ends, so both register and call PushKv by these names.
+DECODE_SERVICE = pb.DESCRIPTOR.services_by_name["Decode"].full_name
+PUSH_KV_METHOD = f"/{DECODE_SERVICE}/PushKv"
+
 
 def _varint(value: int) -> bytes:
     value &= (1 << 64) - 1  # negative ints are 10-byte two's complement, as protobuf writes them
