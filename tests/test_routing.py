@@ -7,6 +7,8 @@ import asyncio
 import grpc
 import pytest
 
+from pdsim.engine.kv_staging import KvStaging, StagedEntry
+from pdsim.errors import FailedPrecondition, PdsimError
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.server import insecure_channel
@@ -27,14 +29,32 @@ def test_kv_goes_to_the_next_decode_node_when_the_first_cannot_hold_it() -> None
             cluster(Mode.DISAGGREGATED, decode_configs=[small, roomy], policy=Policy.ROUND_ROBIN) as c,
             insecure_channel(c.address) as channel,
         ):
+            refused = _record_refusals(c.decode[0].staging)
             stub = pb_grpc.RouterStub(channel)
             for _ in range(2):  # round-robin ranks the small node first for one of the two
                 result = await complete(stub, pb.GenerateRequest(token_ids=PROMPT, sampling=sampling(8)))
                 assert len(result.token_ids) == 8
+            assert refused == [FailedPrecondition]  # the small node was tried, refused, and the next one took it
             assert c.decode[0].built.engine.steps == 0
             assert c.decode[1].built.engine.steps > 0
 
     asyncio.run(scenario())
+
+
+def _record_refusals(staging: KvStaging) -> list[type[PdsimError]]:
+    """Record each reservation `staging` refuses (the errors' types), in a list that fills as it happens."""
+    refused: list[type[PdsimError]] = []
+    reserve = staging.reserve
+
+    def spy(request_id: str, num_tokens: int) -> StagedEntry:
+        try:
+            return reserve(request_id, num_tokens)
+        except PdsimError as error:
+            refused.append(type(error))
+            raise
+
+    staging.reserve = spy  # type: ignore[method-assign]
+    return refused
 
 
 def test_a_full_decode_node_is_resource_exhausted_and_one_too_small_is_failed_precondition() -> None:

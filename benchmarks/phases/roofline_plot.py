@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,41 +47,14 @@ def plot_roofline(
     for i, context in enumerate(contexts):
         row = sorted((p for p in decode if p.context == context), key=lambda p: p.batch)
         color = cmap(i / max(1, len(contexts) - 1) * 0.85)
-        ax.plot(
-            [p.intensity for p in row],
-            [p.flops_per_s for p in row],
-            "o-",
-            color=color,
-            markersize=5,
-            linewidth=0.8,
+        _labelled_points(
+            ax, row, lambda p: str(p.batch), (3, 3), "o-", color, markersize=5, linewidth=0.8,
             label=f"decode, context {context}",
-        )
-        for p in row:
-            ax.annotate(
-                str(p.batch),
-                (p.intensity, p.flops_per_s),
-                xytext=(3, 3),
-                textcoords="offset points",
-                fontsize=7,
-                color=color,
-            )
-    ax.plot(
-        [p.intensity for p in prefill],
-        [p.flops_per_s for p in prefill],
-        "s",
-        color="tab:red",
-        markersize=6,
+        )  # fmt: skip
+    _labelled_points(
+        ax, prefill, lambda p: f"{p.batch}x{p.context}", (4, -10), "s", "tab:red", markersize=6,
         label="prefill (batch x length)",
-    )
-    for p in prefill:
-        ax.annotate(
-            f"{p.batch}x{p.context}",
-            (p.intensity, p.flops_per_s),
-            xytext=(4, -10),
-            textcoords="offset points",
-            fontsize=7,
-            color="tab:red",
-        )
+    )  # fmt: skip
     for p, star in ((headline.prefill, "tab:red"), (headline.decode, "tab:blue")):
         ax.plot(
             [p.intensity],
@@ -105,6 +78,23 @@ def plot_roofline(
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def _labelled_points(
+    ax: Any,
+    points: Sequence[Point],
+    text: Callable[[Point], str],
+    offset: tuple[int, int],
+    style: str,
+    color: Any,
+    **plot: Any,
+) -> None:
+    """One series at (intensity, FLOP/s), each point tagged with `text(point)` in the series' colour."""
+    ax.plot([p.intensity for p in points], [p.flops_per_s for p in points], style, color=color, **plot)
+    for p in points:
+        ax.annotate(
+            text(p), (p.intensity, p.flops_per_s), xytext=offset, textcoords="offset points", fontsize=7, color=color
+        )
 
 
 def _roof(ax: Any, peaks: Peaks, low: float, high: float, color: str, style: str, label: str) -> None:
