@@ -59,10 +59,6 @@ class KvHeader:
     def chunks_per_layer(self) -> int:
         return 2 * self.num_kv_heads * self.chunks_per_segment
 
-    def chunk_place(self, index: int) -> tuple[int, int, int]:
-        """Where chunk `index` goes: (layer, byte offset within the layer, length)."""
-        return _ChunkGrid.of(self).place(index)
-
 
 @dataclass(frozen=True, slots=True)
 class _ChunkGrid:
@@ -81,6 +77,7 @@ class _ChunkGrid:
         return _ChunkGrid(h.chunk_bytes, h.segment_bytes, h.chunks_per_segment, h.chunks_per_layer, h.layer_bytes)
 
     def place(self, index: int) -> tuple[int, int, int]:
+        """Where chunk `index` goes: (layer, byte offset within the layer, length)."""
         layer, within = divmod(index, self.chunks_per_layer)
         segment, part = divmod(within, self.chunks_per_segment)
         start = part * self.chunk_bytes
