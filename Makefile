@@ -42,7 +42,8 @@ test-all: $(STAMP) prometheus
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy pdsim prefill_node decode_node router loadgen tests benchmarks
+	$(VENV)/bin/lint-imports
+	$(PY) -m mypy pdsim prefill_node decode_node colocated_node router loadgen apps tests benchmarks
 
 # Regenerate the protobuf stubs after editing proto/ (tests fail while they are stale).
 proto: $(STAMP)
@@ -60,7 +61,7 @@ observe: $(STAMP)
 
 # Regenerate deploy/grafana/dashboards/pdsim.json after editing pdsim/dashboard.py (tests fail while it is stale).
 dashboards: $(STAMP)
-	$(PY) -m pdsim.dashboard
+	$(PY) -m apps.dashboard
 
 up-colocated: $(STAMP)
 	$(VENV)/bin/pdsim up --mode colocated --workers 2

@@ -15,10 +15,10 @@ import torch
 from transformers import AutoModelForCausalLM, DynamicCache
 
 from benchmarks.phases.timing import GREEDY
-from pdsim.engine.build import build_runner
-from pdsim.engine.dtypes import torch_dtype
+from pdsim.engine.build import build_runner, load_engine_model
 from pdsim.engine.model_runner import DecodeRow, HfModelRunner, PrefillRow
-from pdsim.models.loading import load_model, resolve_model_path
+from pdsim.models.dtypes import torch_dtype
+from pdsim.models.loading import resolve_model_path
 from pdsim.models.spec import ModelSpec
 
 
@@ -64,7 +64,7 @@ def main() -> None:
     batches = [int(b) for b in args.batches.split(",")]
 
     spec = ModelSpec(args.model, dtype=args.dtype)
-    model, info = load_model(spec)
+    model, info = load_engine_model(spec)
     tokens = args.context + args.steps + 1  # rounds reuse the slots
     runner = build_runner(model, info, spec, max(batches), tokens, "lower --batches, --context or --steps")
     bare = AutoModelForCausalLM.from_pretrained(

@@ -19,16 +19,16 @@ import torch
 import uvloop
 
 from pdsim.engine.kv_store import SlotKvStore
-from pdsim.kv_codec import DEFAULT_CHUNK_BYTES
+from pdsim.kv.codec import DEFAULT_CHUNK_BYTES
+from pdsim.kv.send import KvSender
 from pdsim.models.loading import load_model
 from pdsim.models.spec import ModelSpec
 from pdsim.rpc.server import parse_ready_line
-from prefill_node.kv_sender import KvSender
 
 
 def _start_decode_node(model: str, dtype: str, staging_tokens: int) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "pdsim", "--log-level", "WARNING", "decode", "--model", model, "--dtype", dtype,
+        [sys.executable, "-m", "apps", "--log-level", "WARNING", "decode", "--model", model, "--dtype", dtype,
          "--max-batch", "1", "--staging-tokens", str(staging_tokens), "--cpus", "1", "--no-metrics"],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -1,1 +1,1 @@
-"""Decode nodes (receive KV, continue generation) and colocated workers (both phases on one model)."""
+"""Decode nodes: receive KV from prefill nodes, then continue generation in a continuously batched engine."""

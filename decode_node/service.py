@@ -10,18 +10,19 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from pdsim.engine.build import Role
-from pdsim.engine.kv_staging import KvStaging, StagedEntry
+from pdsim.core.errors import InvalidRequest, PdsimError
+from pdsim.core.requests import validate_lengths
+from pdsim.core.topology import Role
 from pdsim.engine.request import Request, finish_reason
 from pdsim.engine.schedulers import LoadSnapshot
-from pdsim.errors import InvalidRequest, PdsimError
-from pdsim.kv_codec import KvAssembler, KvChunk, KvHeader, check_header
-from pdsim.requests import validate_lengths
+from pdsim.kv.codec import KvAssembler, KvChunk, KvHeader, check_header
+from pdsim.kv.frames import DECODE_SERVICE, KvFrame, decode_kv_frame
+from pdsim.kv.staging import KvStaging, StagedEntry
+from pdsim.node.server import NodeServer
+from pdsim.node.service import EventStream, deadline_of, request_seed, stream_tokens
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
-from pdsim.rpc.convert import DECODE_SERVICE, KvFrame, decode_kv_frame, finish_to_pb, sampling_from_pb
-from pdsim.rpc.node_server import NodeServer
-from pdsim.rpc.node_service import EventStream, deadline_of, request_seed, stream_tokens
+from pdsim.rpc.convert import finish_to_pb, sampling_from_pb
 from pdsim.rpc.status import abort
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from loadgen.records import RequestRecord
-from pdsim.slo import Slo
+from pdsim.core.slo import Slo
 
 
 @dataclass(frozen=True, slots=True)

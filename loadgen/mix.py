@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from loadgen.distributions import LengthDistribution, parse_distribution
-from pdsim.slo import Slo, SloTable
+from pdsim.core.slo import Slo, SloTable
 
 MIXES_DIR = Path(__file__).resolve().parent / "mixes"
 

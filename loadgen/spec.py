@@ -10,7 +10,7 @@ from loadgen.arrivals import Arrivals
 from loadgen.mix import load_mix
 from loadgen.traces import TraceRequest, read_trace
 from loadgen.workload import LengthPolicy, Plan, plan_from_mix, plan_from_trace
-from pdsim.slo import Slo, SloTable
+from pdsim.core.slo import Slo, SloTable
 
 _CLOSED_LOOP_COUNT = 100_000  # a closed loop is ended by its duration; this only bounds the plan
 

@@ -15,7 +15,7 @@ from enum import Enum
 from loadgen.arrivals import Arrivals
 from loadgen.mix import Mix
 from loadgen.traces import TraceRequest
-from pdsim.slo import Slo
+from pdsim.core.slo import Slo
 
 PROMPT_TOKEN_RANGE = (1, 256)  # prompt token ids are drawn here: valid in any vocabulary of 256 or more
 

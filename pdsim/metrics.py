@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from pdsim.slo import SloTable
+from pdsim.core.slo import SloTable
 
 # Milliseconds on a GPU to tens of seconds on a loaded CPU: about four buckets per factor of ten.
 LATENCY_BUCKETS = (

@@ -6,16 +6,16 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from pdsim.engine.build import Role
+from pdsim.core.errors import InvalidRequest, PdsimError
+from pdsim.core.topology import Role
 from pdsim.engine.request import Failure, PrefillOutput
-from pdsim.errors import InvalidRequest, PdsimError
+from pdsim.kv.send import KvSender
+from pdsim.node.server import NodeServer
+from pdsim.node.service import EventStream, request_from_pb
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.convert import finish_to_pb
-from pdsim.rpc.node_server import NodeServer
-from pdsim.rpc.node_service import EventStream, request_from_pb
 from pdsim.rpc.status import abort
-from prefill_node.kv_sender import KvSender
 
 
 class PrefillService(pb_grpc.PrefillServicer):

@@ -5,13 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from pdsim.core.slo import SloTable
+from pdsim.core.topology import Mode
 from pdsim.metrics import MetricsConfig
-from pdsim.slo import SloTable
-
-
-class Mode(Enum):
-    COLOCATED = "colocated"  # every worker runs both phases
-    DISAGGREGATED = "disaggregated"  # prefill nodes hand KV to decode nodes
 
 
 class Policy(Enum):

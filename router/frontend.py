@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Protocol
 
-from pdsim.errors import InvalidRequest, PdsimError
+from pdsim.core.errors import InvalidRequest, PdsimError
+from pdsim.core.requests import FinishReason, ModelLimits, SamplingParams, validate_request
 from pdsim.metrics import RouterMetrics
-from pdsim.requests import FinishReason, ModelLimits, SamplingParams, validate_request
 from router.detokenizer import IncrementalDetokenizer, RouterTokenizer
 from router.modes import RoutedRequest, Tokens
 from router.stop_strings import StopStrings

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import grpc
 
-from pdsim.errors import PdsimError, ResourceExhausted, Unavailable
-from pdsim.requests import FinishReason, SamplingParams
+from pdsim.core.errors import PdsimError, ResourceExhausted, Unavailable
+from pdsim.core.requests import FinishReason, SamplingParams
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc.convert import finish_from_pb, sampling_to_pb
 from pdsim.rpc.status import error_from_rpc

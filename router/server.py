@@ -8,11 +8,12 @@ from pathlib import Path
 
 import grpc
 
+from pdsim.core.requests import ModelLimits
+from pdsim.core.topology import Mode
 from pdsim.metrics import MetricsEndpoint, RouterMetrics, SeriesLabels
-from pdsim.requests import ModelLimits
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.server import add_health, bind, new_server, set_serving
-from router.config import Mode, RouterConfig
+from router.config import RouterConfig
 from router.detokenizer import RouterTokenizer
 from router.frontend import Frontend
 from router.http.app import HttpFront, ServedModel

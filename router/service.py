@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from pdsim.errors import PdsimError
+from pdsim.core.errors import PdsimError
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.convert import finish_to_pb, sampling_from_pb

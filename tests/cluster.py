@@ -8,15 +8,16 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from decode_node.colocated import ColocatedNodeServer
+from colocated_node.service import ColocatedNodeServer
 from decode_node.service import DecodeNodeServer
+from pdsim.core.slo import SloTable
+from pdsim.core.topology import Mode
 from pdsim.engine.config import EngineConfig
 from pdsim.models.spec import ModelSpec
-from pdsim.node_config import NodeConfig
-from pdsim.rpc.node_server import NodeServer
-from pdsim.slo import SloTable
+from pdsim.node.config import NodeConfig
+from pdsim.node.server import NodeServer
 from prefill_node.service import PrefillNodeServer
-from router.config import Mode, Policy, RouterConfig
+from router.config import Policy, RouterConfig
 from router.server import RouterServer
 
 

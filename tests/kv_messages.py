@@ -6,9 +6,9 @@ import os
 from collections.abc import Callable, Iterator
 
 from decode_node.service import DecodeNodeServer
-from pdsim.kv_codec import KvChunk, encode_layer, make_header
+from pdsim.kv.codec import KvChunk, encode_layer, make_header
+from pdsim.kv.frames import kv_header_to_pb
 from pdsim.rpc import pdsim_pb2 as pb
-from pdsim.rpc.convert import kv_header_to_pb
 
 
 def kv_messages(

@@ -9,11 +9,11 @@ from collections.abc import Awaitable
 import grpc
 import pytest
 
-from pdsim.kv_codec import KvChunk
+from pdsim.core.topology import Mode
+from pdsim.kv.codec import KvChunk
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.server import insecure_channel
-from router.config import Mode
 from tests.cluster import cluster, node_config
 from tests.kv_messages import kv_messages
 from tests.rpc_client import complete, sampling

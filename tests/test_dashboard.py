@@ -9,7 +9,7 @@ from grafana_foundation_sdk.cog import plugins
 from grafana_foundation_sdk.models import dashboard as grafana
 from grafana_foundation_sdk.models import prometheus
 
-from pdsim.dashboard import DASHBOARD_PATH, render
+from apps.dashboard import DASHBOARD_PATH, render
 
 REQUIRED_PANELS = {
     "TTFT", "TPOT", "ITL", "Goodput", "SLO attainment", "Token throughput", "Requests running", "Requests waiting",

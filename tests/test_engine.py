@@ -7,15 +7,15 @@ from collections.abc import Sequence
 
 import pytest
 
+from pdsim.core.errors import ResourceExhausted
+from pdsim.core.kv_layout import KvLayout
+from pdsim.core.requests import SamplingParams
 from pdsim.engine.config import EngineConfig
 from pdsim.engine.engine import Engine
 from pdsim.engine.kv_store import SlotKvStore
 from pdsim.engine.model_runner import DecodeRow, PrefillRow
 from pdsim.engine.request import EngineEvent, Failure, Request, TokenOutput
 from pdsim.engine.schedulers import ColocatedScheduler
-from pdsim.errors import ResourceExhausted
-from pdsim.kv_layout import KvLayout
-from pdsim.requests import SamplingParams
 
 LAYOUT = KvLayout(1, 1, 2, "float32")
 

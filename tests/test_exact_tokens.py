@@ -11,14 +11,14 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from pdsim.core.topology import Mode
 from pdsim.engine.engine import StepStats
 from pdsim.engine.request import Phase
 from pdsim.models.presets import ensure_preset
+from pdsim.node.server import NodeServer
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
-from pdsim.rpc.node_server import NodeServer
 from pdsim.rpc.server import insecure_channel
-from router.config import Mode
 from tests.cluster import cluster
 from tests.rpc_client import complete, sampling
 from tests.waiting import eventually

@@ -5,11 +5,11 @@ import dataclasses
 import pytest
 import torch
 
-from pdsim.engine.kv_staging import KvStaging
+from pdsim.core.errors import DataLoss, FailedPrecondition, InvalidRequest, NotFound, ResourceExhausted
+from pdsim.core.kv_layout import KvLayout
 from pdsim.engine.kv_store import SlotKvStore
-from pdsim.errors import DataLoss, FailedPrecondition, InvalidRequest, NotFound, ResourceExhausted
-from pdsim.kv_codec import KvAssembler, KvChunk, check_header, encode_layer, make_header
-from pdsim.kv_layout import KvLayout
+from pdsim.kv.codec import KvAssembler, KvChunk, check_header, encode_layer, make_header
+from pdsim.kv.staging import KvStaging
 
 
 def _filled_store(dtype: str, tokens: int) -> SlotKvStore:

@@ -6,11 +6,11 @@ import zlib
 
 import pytest
 
-from pdsim.errors import InvalidRequest
-from pdsim.kv_codec import KvChunk, KvHeader, make_header
-from pdsim.kv_layout import KvLayout
+from pdsim.core.errors import InvalidRequest
+from pdsim.core.kv_layout import KvLayout
+from pdsim.kv.codec import KvChunk, KvHeader, make_header
+from pdsim.kv.frames import decode_kv_frame, encode_kv_chunk_frame, encode_kv_header_frame
 from pdsim.rpc import pdsim_pb2 as pb
-from pdsim.rpc.convert import decode_kv_frame, encode_kv_chunk_frame, encode_kv_header_frame
 
 DATA = bytes(range(256)) * 40
 

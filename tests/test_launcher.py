@@ -34,7 +34,7 @@ def _alive(pid: int) -> bool:
 )
 def test_up_generate_and_stop_on_a_signal(mode_args: list[str], stop_signal: signal.Signals) -> None:
     up = subprocess.Popen(
-        [sys.executable, "-m", "pdsim", "--log-level", "WARNING", "up", *mode_args, "--port", "0", "--http-port", "0"],
+        [sys.executable, "-m", "apps", "--log-level", "WARNING", "up", *mode_args, "--port", "0", "--http-port", "0"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -52,7 +52,7 @@ def test_up_generate_and_stop_on_a_signal(mode_args: list[str], stop_signal: sig
         pids = [int(p) for p in re.findall(r"pid (\d+)", banner)]
         assert len(pids) == 3
         generated = subprocess.run(
-            [sys.executable, "-m", "pdsim", "generate", "--router", router, "--max-tokens", "7", "--ignore-eos", "hi"],
+            [sys.executable, "-m", "apps", "generate", "--router", router, "--max-tokens", "7", "--ignore-eos", "hi"],
             cwd=ROOT, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert generated.returncode == 0, generated.stderr

@@ -7,12 +7,12 @@ import asyncio
 import grpc
 import pytest
 
+from pdsim.core.slo import Slo, SloTable
+from pdsim.core.topology import Mode
 from pdsim.metrics import OUTCOMES
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.server import insecure_channel
-from pdsim.slo import Slo, SloTable
-from router.config import Mode
 from tests.cluster import cluster
 from tests.rpc_client import sampling
 from tests.scrape import Sample, scrape, value

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pdsim.observe import ObserveConfig, prepare, start_prometheus
+from apps.observe import ObserveConfig, prepare, start_prometheus
 
 
 def test_the_config_watches_the_launchers_targets_directory(tmp_path: Path) -> None:

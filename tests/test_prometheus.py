@@ -19,16 +19,16 @@ from typing import Any
 
 import pytest
 
+from apps.dashboard import panel_queries
+from apps.launcher import ClusterSpec, Launcher, started_cluster
+from apps.loadgen_cli import measure
+from apps.observe import ObserveConfig, start_prometheus, stop_prometheus
 from loadgen.arrivals import ArrivalKind, Arrivals
-from loadgen.main import measure
 from loadgen.runner import RunLimits
 from loadgen.spec import WorkloadSpec
-from pdsim.dashboard import panel_queries
-from pdsim.launcher import ClusterSpec, Launcher, started_cluster
 from pdsim.metrics import LATENCY_BUCKETS
 from pdsim.models.spec import ModelSpec
-from pdsim.node_config import NodeConfig
-from pdsim.observe import ObserveConfig, start_prometheus, stop_prometheus
+from pdsim.node.config import NodeConfig
 
 MODES = ("colocated", "disaggregated")
 WORKLOAD = WorkloadSpec(mix="chat", arrivals=Arrivals(ArrivalKind.POISSON, rate=4.0), seed=5)

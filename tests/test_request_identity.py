@@ -7,10 +7,10 @@ import asyncio
 import grpc
 import pytest
 
+from pdsim.core.topology import Mode
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.server import insecure_channel
-from router.config import Mode
 from tests.cluster import cluster
 from tests.rpc_client import complete, sampling
 from tests.waiting import eventually

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from pdsim.errors import InvalidRequest
-from pdsim.requests import ModelLimits, SamplingParams, validate_request
+from pdsim.core.errors import InvalidRequest
+from pdsim.core.requests import ModelLimits, SamplingParams, validate_request
 
 LIMITS = ModelLimits(max_context=64, vocab_size=100)
 

@@ -7,12 +7,13 @@ import asyncio
 import grpc
 import pytest
 
-from pdsim.engine.kv_staging import KvStaging, StagedEntry
-from pdsim.errors import FailedPrecondition, PdsimError
+from pdsim.core.errors import FailedPrecondition, PdsimError
+from pdsim.core.topology import Mode
+from pdsim.kv.staging import KvStaging, StagedEntry
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.server import insecure_channel
-from router.config import Mode, Policy
+from router.config import Policy
 from tests.cluster import cluster, node_config
 from tests.kv_messages import kv_messages
 from tests.rpc_client import complete, sampling

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import torch
 
+from pdsim.core.requests import SamplingParams
 from pdsim.engine.sampler import SamplingRow, sample
-from pdsim.requests import SamplingParams
 
 
 def _logits() -> torch.Tensor:

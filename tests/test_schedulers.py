@@ -7,14 +7,14 @@ from collections.abc import Sequence
 
 import torch
 
+from pdsim.core.kv_layout import KvLayout
+from pdsim.core.requests import FinishReason, SamplingParams
 from pdsim.engine.config import EngineConfig, SchedulePolicy
 from pdsim.engine.kv_store import SlotKvStore
 from pdsim.engine.model_runner import DecodeRow, PrefillRow
 from pdsim.engine.request import EngineEvent, Phase, Request, TokenOutput
 from pdsim.engine.running_batch import RunningBatch
 from pdsim.engine.schedulers import ColocatedScheduler, take_prefill_batch
-from pdsim.kv_layout import KvLayout
-from pdsim.requests import FinishReason, SamplingParams
 
 LAYOUT = KvLayout(num_layers=1, num_kv_heads=1, head_dim=2, dtype="float32")
 EOS = 99

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pdsim.kv_layout import DTYPE_BYTES, check_dtype_name
+from pdsim.core.kv_layout import DTYPE_BYTES, check_dtype_name
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,8 +79,7 @@ def run_phases(config: PhasesConfig, log: Callable[[str], object] = print) -> di
     from benchmarks.phases.peaks import device_name, measure_peaks, spec_peaks
     from benchmarks.phases.roofline_plot import plot_roofline
     from benchmarks.phases.timing import PhaseTimer
-    from pdsim.engine.build import build_runner
-    from pdsim.models.loading import load_model
+    from pdsim.engine.build import build_runner, load_engine_model
 
     torch.set_num_threads(config.threads)
     device = torch.device(config.model.device)
@@ -104,7 +103,7 @@ def run_phases(config: PhasesConfig, log: Callable[[str], object] = print) -> di
     first = peaks("before")
     spec = spec_peaks(name, config.model.dtype)
 
-    model, info = load_model(config.model)
+    model, info = load_engine_model(config.model)
     hf_config: Any = model.config
     shape = ModelShape.from_config(hf_config.to_dict())
     if config.kv_tokens > info.limits.max_context:

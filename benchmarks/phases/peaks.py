@@ -18,7 +18,7 @@ from typing import TypeVar
 
 import torch
 
-from pdsim.engine.dtypes import torch_dtype
+from pdsim.models.dtypes import torch_dtype
 
 T = TypeVar("T")
 

@@ -18,9 +18,9 @@ import torch
 
 from benchmarks.phases.costs import Cost, ModelShape, decode_cost, prefill_cost
 from benchmarks.phases.peaks import timed
+from pdsim.core.requests import SamplingParams
 from pdsim.engine.model_runner import DecodeRow, HfModelRunner, PrefillRow
 from pdsim.engine.sampler import SamplingRow
-from pdsim.requests import SamplingParams
 
 # Every benchmark samples greedily: the cheapest sampling, so the timings are the model's.
 GREEDY = SamplingRow(SamplingParams(), seed=0, index=0)

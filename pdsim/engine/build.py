@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from enum import Enum
 
 import torch
 
+from pdsim.core.topology import Role
+from pdsim.engine.attention import ATTENTION_NAME, register_attention
 from pdsim.engine.config import EngineConfig
 from pdsim.engine.engine import Engine
 from pdsim.engine.kv_store import SlotKvStore
@@ -15,12 +16,6 @@ from pdsim.engine.model_runner import HfModelRunner
 from pdsim.engine.schedulers import ColocatedScheduler, DecodeScheduler, PrefillScheduler, Scheduler
 from pdsim.models.loading import ModelInfo, load_model
 from pdsim.models.spec import ModelSpec
-
-
-class Role(Enum):
-    PREFILL = "prefill"
-    DECODE = "decode"
-    COLOCATED = "colocated"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +59,14 @@ def build_runner(
     return HfModelRunner(model, store, pad_token_id=pad)
 
 
+def load_engine_model(spec: ModelSpec) -> tuple[torch.nn.Module, ModelInfo]:
+    """Load a model whose attention writes into pdsim's KV store (see `pdsim.engine.attention`)."""
+    register_attention()
+    return load_model(spec, ATTENTION_NAME)
+
+
 def build_engine(role: Role, spec: ModelSpec, config: EngineConfig) -> BuiltEngine:
-    model, info = load_model(spec)
+    model, info = load_engine_model(spec)
     runner = build_runner(
         model, info, spec, config.max_batch, info.limits.max_context, "lower --max-batch or --max-context"
     )

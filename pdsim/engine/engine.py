@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pdsim.core.errors import PdsimError, ResourceExhausted, Unavailable
 from pdsim.engine.model_runner import ModelRunner
 from pdsim.engine.request import Phase, Request
 from pdsim.engine.schedulers import Batch, LoadSnapshot, Scheduler
-from pdsim.errors import PdsimError, ResourceExhausted, Unavailable
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from pdsim.engine.dtypes import torch_dtype
-from pdsim.kv_layout import KvLayout
+from pdsim.core.kv_layout import KvLayout
+from pdsim.models.dtypes import torch_dtype
 
 
 class SlotKvStore:

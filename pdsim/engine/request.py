@@ -13,8 +13,8 @@ from typing import Protocol
 
 import torch
 
-from pdsim.errors import PdsimError
-from pdsim.requests import FinishReason, SamplingParams
+from pdsim.core.errors import PdsimError
+from pdsim.core.requests import FinishReason, SamplingParams
 
 
 class Phase(Enum):
@@ -49,7 +49,7 @@ EngineEvent = TokenOutput | PrefillOutput | Failure
 
 
 class StagedKv(Protocol):
-    """KV received for a request before it joins a batch (see `pdsim.engine.kv_staging`)."""
+    """KV received for a request before it joins a batch (see `pdsim.kv.staging`)."""
 
     def tensor(self) -> torch.Tensor:
         """`[layers, 2, kv_heads, tokens, head_dim]`."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from pdsim.requests import SamplingParams
+from pdsim.core.requests import SamplingParams
 
 _MASK64 = (1 << 64) - 1
 

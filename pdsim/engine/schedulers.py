@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pdsim.core.errors import DeadlineExceeded, PdsimError
 from pdsim.engine.config import EngineConfig, SchedulePolicy
 from pdsim.engine.kv_store import SlotKvStore
 from pdsim.engine.model_runner import DecodeRow, PrefillRow
@@ -28,7 +29,6 @@ from pdsim.engine.request import (
 )
 from pdsim.engine.running_batch import RunningBatch
 from pdsim.engine.sampler import SamplingRow
-from pdsim.errors import DeadlineExceeded, PdsimError
 
 
 @dataclass(frozen=True, slots=True)

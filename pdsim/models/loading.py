@@ -13,11 +13,11 @@ from typing import Any
 
 import torch
 
-from pdsim.engine.dtypes import dtype_name, torch_dtype
-from pdsim.kv_layout import KvLayout
+from pdsim.core.kv_layout import KvLayout
+from pdsim.core.requests import ModelLimits
+from pdsim.models.dtypes import dtype_name, torch_dtype
 from pdsim.models.presets import ensure_preset, is_preset
 from pdsim.models.spec import ModelSpec
-from pdsim.requests import ModelLimits
 
 # Config keys that describe how a model was saved or loaded, not what it computes.
 _VOLATILE_CONFIG_KEYS = {"transformers_version", "dtype", "torch_dtype", "use_cache", "output_attentions"}
@@ -51,18 +51,16 @@ def model_fingerprint(config: dict[str, Any], dtype: torch.dtype) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def load_model(spec: ModelSpec) -> tuple[torch.nn.Module, ModelInfo]:
-    """Load the model with pdsim's attention (see `pdsim.engine.attention`) and describe it."""
+def load_model(spec: ModelSpec, attn_implementation: str | None = None) -> tuple[torch.nn.Module, ModelInfo]:
+    """Load the model and describe it. The engine names its own attention (`pdsim.engine.build.load_engine_model`);
+    None keeps transformers' default."""
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
-    from pdsim.engine.attention import ATTENTION_NAME, register_attention
-
-    register_attention()
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     path = resolve_model_path(spec.model)
     dtype = torch_dtype(spec.dtype)
-    model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation=ATTENTION_NAME)
+    model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation=attn_implementation)
     model.to(spec.device)
     model.eval()
     return model, describe_model(model, path, dtype, spec.max_context)

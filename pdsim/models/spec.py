@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pdsim.kv_layout import check_dtype_name
+from pdsim.core.kv_layout import check_dtype_name
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import grpc
 
-import pdsim.errors as errors
-from pdsim.errors import PdsimError
+import pdsim.core.errors as errors
+from pdsim.core.errors import PdsimError
 
 _CODES = {code.name: code for code in grpc.StatusCode}
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from pdsim.errors import InvalidRequest, PdsimError
+from pdsim.core.errors import InvalidRequest, PdsimError
 from router.frontend import Admitted, Frontend, Piece
 from router.http.chat_template import ChatTemplate
 from router.http.errors import HttpError, http_error, model_not_found

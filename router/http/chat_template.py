@@ -17,7 +17,7 @@ from jinja2 import TemplateError
 from jinja2.ext import loopcontrols
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from pdsim.errors import InvalidRequest
+from pdsim.core.errors import InvalidRequest
 
 log = logging.getLogger(__name__)
 

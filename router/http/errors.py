@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from pdsim.errors import PdsimError
+from pdsim.core.errors import PdsimError
 
 # By the gRPC status name a pdsim error carries. FAILED_PRECONDITION means this request can never run on this
 # cluster (e.g. its KV can never fit a decode node): the client must change it, as for any other 400.

@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pdsim.errors import InvalidRequest
-from pdsim.requests import SamplingParams
+from pdsim.core.errors import InvalidRequest
+from pdsim.core.requests import SamplingParams
 
 MAX_STOP_STRINGS = 16
 MAX_STOP_CHARS = 256

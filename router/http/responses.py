@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from pdsim.requests import FinishReason
+from pdsim.core.requests import FinishReason
 
 
 @dataclass(frozen=True, slots=True)

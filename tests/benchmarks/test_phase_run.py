@@ -12,7 +12,7 @@ from benchmarks.phases.config import PhasesConfig
 from benchmarks.phases.costs import ModelShape
 from benchmarks.phases.main import run_phases
 from benchmarks.phases.peaks import spec_peaks
-from pdsim.models.loading import load_model
+from pdsim.engine.build import load_engine_model
 from pdsim.models.spec import ModelSpec
 
 POINT_FIELDS = {"phase", "batch", "context", "steps", "step_s", "tokens_per_s", "flops_per_step", "bytes_per_step",
@@ -61,7 +61,7 @@ def test_tiny_run_writes_every_field_and_the_roofline(tmp_path: Path) -> None:
 
 
 def test_cost_model_counts_every_weight_of_the_tiny_model() -> None:
-    model, _ = load_model(ModelSpec("tiny"))
+    model, _ = load_engine_model(ModelSpec("tiny"))
     config: Any = model.config
     shape = ModelShape.from_config(config.to_dict())
     embedding = shape.vocab * shape.hidden  # a lookup: only the rows used are read

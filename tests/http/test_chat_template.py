@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from transformers import AutoTokenizer
 
-from pdsim.errors import InvalidRequest
+from pdsim.core.errors import InvalidRequest
 from pdsim.models.presets import ensure_preset
 from router.http.chat_template import ChatTemplate
 

@@ -9,7 +9,7 @@ import aiohttp
 import openai
 import pytest
 
-from router.config import Mode
+from pdsim.core.topology import Mode
 from tests.cluster import cluster
 from tests.http.helpers import IGNORE_EOS, MODEL, metric, openai_client, post
 from tests.waiting import eventually

@@ -10,9 +10,9 @@ import aiohttp
 import openai
 import pytest
 
+from pdsim.core.topology import Mode
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.server import insecure_channel
-from router.config import Mode
 from tests.cluster import cluster, node_config
 from tests.http.helpers import IGNORE_EOS, MODEL, openai_client, post
 from tests.kv_messages import kv_messages

@@ -9,10 +9,10 @@ import asyncio
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
+from pdsim.core.topology import Mode
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.server import insecure_channel
-from router.config import Mode
 from tests.cluster import cluster
 from tests.http.helpers import IGNORE_EOS, MODEL, openai_client
 from tests.rpc_client import complete, sampling

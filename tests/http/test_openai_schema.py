@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pdsim.requests import SamplingParams
+from pdsim.core.requests import SamplingParams
 from router.http.openai_schema import DEFAULT_TEMPERATURE, parse_chat, parse_completion
 
 

@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from apps.loadgen_cli import measure
+from apps.report import write_report
 from loadgen.arrivals import ArrivalKind, Arrivals
-from loadgen.main import measure
-from loadgen.report import write_report
 from loadgen.runner import RunLimits
 from loadgen.spec import WorkloadSpec
-from router.config import Mode
+from pdsim.core.topology import Mode
 from tests.cluster import cluster
 
 RATE = 6.0

@@ -13,10 +13,10 @@ from loadgen.metrics import met_slo, request_metrics, summarize
 from loadgen.records import RequestRecord
 from loadgen.runner import RunLimits, run_plan
 from loadgen.workload import LengthPolicy, Plan, PlannedRequest
+from pdsim.core.slo import Slo
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.server import bind, new_server
-from pdsim.slo import Slo
 
 SLOS = {"chat": Slo(ttft=0.5, tpot=0.1), "long": Slo(ttft=2.0, tpot=0.1, e2el=3.0)}
 
@@ -191,7 +191,7 @@ def test_closed_loop_keeps_exactly_n_in_flight_until_the_duration() -> None:
 
 
 def test_the_max_rate_needs_every_lower_rate_to_pass() -> None:
-    from loadgen.report import max_rate_meeting_target
+    from apps.report import max_rate_meeting_target
 
     sweep = {1.0: {"slo_attainment": 0.95}, 2.0: {"slo_attainment": 0.85}, 3.0: {"slo_attainment": 0.92}}
     assert max_rate_meeting_target(sweep) == (1.0, True)  # 3 passes again: flagged, not reported as the max

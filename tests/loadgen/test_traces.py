@@ -9,7 +9,7 @@ import pytest
 
 from loadgen.traces import parse_azure_timestamp, read_trace
 from loadgen.workload import LengthPolicy, fit_lengths, plan_from_trace
-from pdsim.slo import Slo
+from pdsim.core.slo import Slo
 
 
 def test_azure_traces() -> None:

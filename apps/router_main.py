@@ -6,10 +6,11 @@ import argparse
 
 import uvloop
 
-from pdsim.cli import http_port_from, metrics_config_from
+from apps.cli import http_port_from, metrics_config_from
+from pdsim.core.slo import parse_slo_args
+from pdsim.core.topology import Mode
 from pdsim.rpc.server import ready_line, wait_for_signal
-from pdsim.slo import parse_slo_args
-from router.config import Mode, Policy, RouterConfig
+from router.config import Policy, RouterConfig
 from router.server import RouterServer
 
 

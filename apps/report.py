@@ -16,8 +16,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from apps.plots import cdf_plot, rate_plot
 from loadgen.metrics import request_metrics
-from loadgen.plots import cdf_plot, rate_plot
 from loadgen.results import read_records
 
 MODES = ("colocated", "disaggregated")

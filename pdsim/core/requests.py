@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from pdsim.errors import InvalidRequest
+from pdsim.core.errors import InvalidRequest
 
 DEFAULT_MAX_TOKENS = 16
 # Below this a temperature samples the argmax anyway; dividing logits by it would overflow to inf and NaN.

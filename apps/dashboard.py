@@ -4,7 +4,7 @@ One `mode` variable (colocated, disaggregated or both) and every query split by 
 side by side on one screen. The panels' queries are the contract the Prometheus test checks: each must return
 data after a short load on each mode.
 
-    python -m pdsim.dashboard   # rewrites deploy/grafana/dashboards/pdsim.json
+    python -m apps.dashboard   # rewrites deploy/grafana/dashboards/pdsim.json
 """
 
 from __future__ import annotations

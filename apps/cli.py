@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pdsim.engine.config import EngineConfig, SchedulePolicy
-from pdsim.kv_codec import DEFAULT_CHUNK_BYTES
+from pdsim.kv.codec import DEFAULT_CHUNK_BYTES
 from pdsim.metrics import MetricsConfig
 from pdsim.models.presets import PRESETS
 from pdsim.models.spec import ModelSpec
-from pdsim.node_config import NodeConfig
+from pdsim.node.config import NodeConfig
 
 if TYPE_CHECKING:
-    from pdsim.experiment import ExperimentConfig
+    from apps.experiment import ExperimentConfig
 
 _ENGINE = EngineConfig()
 _MODEL = ModelSpec()
@@ -189,7 +189,7 @@ def _build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--ignore-eos", action="store_true")
     gen.add_argument("--timeout", type=float, default=None, help="deadline in seconds")
 
-    from loadgen.main import add_workload_args
+    from apps.loadgen_cli import add_workload_args
 
     load = sub.add_parser("loadgen", help="replay a workload against a running router and report it")
     load.add_argument("--router", default="127.0.0.1:50051")
@@ -205,7 +205,7 @@ def _build_parser() -> argparse.ArgumentParser:
             exp.add_argument("--mode", required=True, choices=["colocated", "disaggregated"])
         _add_experiment_args(exp)
 
-    from pdsim.observe import ObserveConfig
+    from apps.observe import ObserveConfig
 
     observe_defaults = ObserveConfig()
     observe = sub.add_parser("observe", help="run Prometheus on loopback, scraping every pdsim cluster (make observe)")
@@ -226,8 +226,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _add_experiment_args(parser: argparse.ArgumentParser) -> None:
-    from loadgen.main import add_workload_args
-    from pdsim.experiment import ExperimentConfig
+    from apps.experiment import ExperimentConfig
+    from apps.loadgen_cli import add_workload_args
 
     defaults = ExperimentConfig()
     parser.add_argument("--model", default=defaults.model.model)
@@ -250,8 +250,8 @@ def _add_experiment_args(parser: argparse.ArgumentParser) -> None:
 
 
 def experiment_config_from(args: argparse.Namespace) -> ExperimentConfig:
-    from loadgen.main import limits_from, workload_from
-    from pdsim.experiment import ExperimentConfig
+    from apps.experiment import ExperimentConfig
+    from apps.loadgen_cli import limits_from, workload_from
 
     try:
         rates = tuple(float(r) for r in args.rates.split(",") if r.strip())
@@ -287,36 +287,36 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command in ("prefill", "decode", "worker"):
-        from pdsim.node_main import run_node
+        from apps.node_main import run_node
 
         return run_node(args.command, node_config_from(args))
     if args.command == "router":
-        from router.main import router_config_from, run_router
+        from apps.router_main import router_config_from, run_router
 
         return run_router(router_config_from(args))
     if args.command == "up":
-        from pdsim.launcher import ClusterSpec, run_cluster
+        from apps.launcher import ClusterSpec, run_cluster
 
         return run_cluster(ClusterSpec.from_args(args))
     if args.command == "generate":
-        from pdsim.generate_client import run_generate
+        from apps.generate import run_generate
 
         return run_generate(args)
     if args.command == "loadgen":
-        from loadgen.main import run_loadgen
+        from apps.loadgen_cli import run_loadgen
 
         return run_loadgen(args)
     if args.command == "experiment":
-        from pdsim.experiment import run_single
+        from apps.experiment import run_single
 
         return run_single(experiment_config_from(args), args.mode)
     if args.command == "compare":
-        from pdsim.experiment import run_compare
+        from apps.experiment import run_compare
 
         print(f"report: {run_compare(experiment_config_from(args))}")
         return 0
     if args.command == "observe":
-        from pdsim.observe import ObserveConfig, run_observe
+        from apps.observe import ObserveConfig, run_observe
 
         return run_observe(ObserveConfig(Path(args.workdir), Path(args.targets_dir), host=args.host,
                                          port=args.port, scrape_interval=args.scrape_interval))  # fmt: skip
@@ -329,7 +329,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "report":
         import json
 
-        from loadgen.report import write_report
+        from apps.report import write_report
 
         directory = Path(args.output) / "compare"
         summary = json.loads(next(directory.glob("*/rate-*/summary.json")).read_text())

@@ -10,12 +10,12 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import grpc
 
+from pdsim.core.errors import AlreadyExists
+from pdsim.core.requests import SamplingParams, validate_request
 from pdsim.engine.engine import Engine
 from pdsim.engine.request import EngineEvent, Failure, Request, TokenOutput
 from pdsim.engine.schedulers import LoadSnapshot
-from pdsim.errors import AlreadyExists
 from pdsim.models.loading import ModelInfo
-from pdsim.requests import SamplingParams, validate_request
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.convert import finish_to_pb, sampling_from_pb

@@ -17,7 +17,7 @@ from loadgen.results import format_summary, write_results
 from loadgen.runner import RunLimits, fetch_model_info, run_plan
 from loadgen.spec import WorkloadSpec
 from loadgen.workload import LengthPolicy, Plan
-from pdsim.slo import Slo
+from pdsim.core.slo import Slo
 
 _SPEC = WorkloadSpec()
 _LIMITS = RunLimits()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uvloop
 
 from pdsim.engine.build import pin_cpus
-from pdsim.node_config import NodeConfig
-from pdsim.rpc.node_server import NodeServer
+from pdsim.node.config import NodeConfig
+from pdsim.node.server import NodeServer
 from pdsim.rpc.server import ready_line, wait_for_signal
 
 
@@ -19,7 +19,7 @@ def make_node(role: str, config: NodeConfig) -> NodeServer:
         from decode_node.service import DecodeNodeServer
 
         return DecodeNodeServer(config)
-    from decode_node.colocated import ColocatedNodeServer
+    from colocated_node.service import ColocatedNodeServer
 
     return ColocatedNodeServer(config)
 

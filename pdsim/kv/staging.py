@@ -16,9 +16,9 @@ from collections.abc import Callable
 
 import torch
 
-from pdsim.engine.dtypes import torch_dtype
-from pdsim.errors import AlreadyExists, FailedPrecondition, NotFound, ResourceExhausted
-from pdsim.kv_layout import KvLayout
+from pdsim.core.errors import AlreadyExists, FailedPrecondition, NotFound, ResourceExhausted
+from pdsim.core.kv_layout import KvLayout
+from pdsim.models.dtypes import torch_dtype
 
 
 class StagedEntry:

@@ -14,16 +14,16 @@ from typing import Any
 
 import uvloop
 
-from loadgen.main import measure
+from apps.launcher import ClusterSpec, default_targets_dir, started_cluster
+from apps.loadgen_cli import measure
 from loadgen.mix import load_mix
 from loadgen.results import format_summary
 from loadgen.runner import RunLimits
 from loadgen.spec import WorkloadSpec
+from pdsim.core.topology import Mode
 from pdsim.engine.config import EngineConfig
-from pdsim.launcher import ClusterSpec, default_targets_dir, started_cluster
 from pdsim.models.spec import ModelSpec
-from pdsim.node_config import NodeConfig
-from router.config import Mode
+from pdsim.node.config import NodeConfig
 
 MODES = tuple(m.value for m in Mode)
 
@@ -134,7 +134,7 @@ def run_single(config: ExperimentConfig, mode: str) -> int:
 
 
 def run_compare(config: ExperimentConfig) -> Path:
-    from loadgen.report import write_report
+    from apps.report import write_report
 
     workload = config.workload
     if workload.times_from_trace or not workload.arrivals.open_loop:

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 import grpc
 
+from pdsim.core.errors import FailedPrecondition, ResourceExhausted, Unavailable
 from pdsim.engine.kv_store import SlotKvStore
-from pdsim.errors import FailedPrecondition, ResourceExhausted, Unavailable
-from pdsim.kv_codec import KvHeader, encode_layer, make_header
+from pdsim.kv.codec import KvHeader, encode_layer, make_header
+from pdsim.kv.frames import PUSH_KV_METHOD, encode_kv_chunk_frame, encode_kv_header_frame
 from pdsim.rpc import pdsim_pb2 as pb
-from pdsim.rpc.convert import PUSH_KV_METHOD, encode_kv_chunk_frame, encode_kv_header_frame
 from pdsim.rpc.server import insecure_channel
 from pdsim.rpc.status import error_from_rpc
 

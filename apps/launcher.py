@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from pdsim.core.slo import SloTable
 from pdsim.metrics import MetricsConfig
 from pdsim.models.presets import ensure_preset, is_preset
-from pdsim.node_config import NodeConfig
+from pdsim.node.config import NodeConfig
 from pdsim.rpc.server import parse_ready_line, wait_healthy
-from pdsim.slo import SloTable
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +73,8 @@ class ClusterSpec:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ClusterSpec:
-        from pdsim.cli import http_port_from, node_config_from
-        from pdsim.slo import parse_slo_args
+        from apps.cli import http_port_from, node_config_from
+        from pdsim.core.slo import parse_slo_args
 
         args.cpus = None
         node = dataclasses.replace(node_config_from(args), host=args.host, port=0)
@@ -159,7 +159,7 @@ class Launcher:
     def spawn(self, name: str, argv: list[str], cores: tuple[int, ...] | None = None) -> Child:
         level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
         process = subprocess.Popen(
-            [sys.executable, "-m", "pdsim", "--log-level", level, *argv],
+            [sys.executable, "-m", "apps", "--log-level", level, *argv],
             stdout=subprocess.PIPE,
             text=True,
             start_new_session=True,

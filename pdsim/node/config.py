@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pdsim.core.requests import DEFAULT_MAX_TOKENS
 from pdsim.engine.config import EngineConfig
-from pdsim.kv_codec import DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES
+from pdsim.kv.codec import DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES
 from pdsim.metrics import MetricsConfig
 from pdsim.models.spec import ModelSpec
-from pdsim.requests import DEFAULT_MAX_TOKENS
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,12 +6,12 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from pdsim.engine.build import Role
-from pdsim.errors import PdsimError
+from pdsim.core.errors import PdsimError
+from pdsim.core.topology import Role
+from pdsim.node.server import NodeServer
+from pdsim.node.service import EventStream, request_from_pb, stream_tokens
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
-from pdsim.rpc.node_server import NodeServer
-from pdsim.rpc.node_service import EventStream, request_from_pb, stream_tokens
 from pdsim.rpc.status import abort
 
 

@@ -10,13 +10,14 @@ import logging
 
 import grpc
 
-from pdsim.engine.build import BuiltEngine, Role, build_engine
+from pdsim.core.topology import Role
+from pdsim.engine.build import BuiltEngine, build_engine
 from pdsim.engine.engine import StepStats
 from pdsim.engine.schedulers import LoadSnapshot
 from pdsim.metrics import MetricsEndpoint, NodeMetrics, SeriesLabels
-from pdsim.node_config import NodeConfig
+from pdsim.node.config import NodeConfig
+from pdsim.node.service import InFlight, NodeService
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
-from pdsim.rpc.node_service import InFlight, NodeService
 from pdsim.rpc.server import add_health, bind, new_server, set_serving
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from pdsim.errors import DataLoss, FailedPrecondition, InvalidRequest
-from pdsim.kv_layout import KvLayout
+from pdsim.core.errors import DataLoss, FailedPrecondition, InvalidRequest
+from pdsim.core.kv_layout import KvLayout
 
 MAX_CHUNK_BYTES = 4 * 1024 * 1024
 DEFAULT_CHUNK_BYTES = 2 * 1024 * 1024

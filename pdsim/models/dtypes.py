@@ -1,10 +1,10 @@
-"""Torch dtypes by the names pdsim uses (see `pdsim.kv_layout.DTYPE_BYTES`)."""
+"""Torch dtypes by the names pdsim uses (see `pdsim.core.kv_layout.DTYPE_BYTES`)."""
 
 from __future__ import annotations
 
 import torch
 
-from pdsim.kv_layout import check_dtype_name
+from pdsim.core.kv_layout import check_dtype_name
 
 _TORCH = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from pdsim.launcher import default_targets_dir, interrupt
+from apps.launcher import default_targets_dir, interrupt
 
 REPO = Path(__file__).resolve().parent.parent
 PROMETHEUS_CONFIG = REPO / "deploy" / "prometheus" / "prometheus.yml"
