@@ -20,4 +20,3 @@ def test_generated_stubs_are_current(tmp_path: Path) -> None:
         fresh = (tmp_path / "pdsim/rpc" / name).read_text()
         committed = (ROOT / "pdsim/rpc" / name).read_text()
         assert fresh == committed, f"pdsim/rpc/{name} is stale: run `make proto`"
-
