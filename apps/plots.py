@@ -1,4 +1,4 @@
-"""The report's figures (PNG): latency CDFs per mode, SLO attainment and goodput against the offered rate."""
+"""The report's figures (PNG): latency CDFs per arm, SLO attainment and goodput against the offered rate."""
 
 from __future__ import annotations
 
@@ -12,7 +12,13 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-COLORS = {"colocated": "tab:orange", "disaggregated": "tab:blue"}
+# Fixed colours for the known arms, so every plot of every report reads the same; others take the cycle.
+COLORS = {
+    "colocated": "tab:orange",
+    "colocated-prefill-first": "tab:red",
+    "colocated-decode-first": "tab:purple",
+    "disaggregated": "tab:blue",
+}
 
 
 def cdf_plot(
@@ -24,15 +30,15 @@ def cdf_plot(
     unit: str = "requests",
     log_x: bool = False,
 ) -> None:
-    """Empirical CDFs, one line per mode; values are multiplied by `scale` (e.g. 1000 for ms). A log x axis
+    """Empirical CDFs, one line per arm; values are multiplied by `scale` (e.g. 1000 for ms). A log x axis
     keeps a long tail visible."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for mode, values in series.items():
+    for arm, values in series.items():
         if not values:
             continue
         xs = sorted(v * scale for v in values)
         ys = [(i + 1) / len(xs) for i in range(len(xs))]
-        ax.step(xs, ys, where="post", label=f"{mode} (n={len(xs)})", color=COLORS.get(mode))
+        ax.step(xs, ys, where="post", label=f"{arm} (n={len(xs)})", color=COLORS.get(arm))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"fraction of {unit} ≤ x")
     if log_x:
@@ -48,13 +54,13 @@ def rate_plot(
     path: Path,
     reference: str,
 ) -> None:
-    """One line per mode over the offered rate. `reference`: "attainment" draws the 90% line; "goodput" draws
+    """One line per arm over the offered rate. `reference`: "attainment" draws the 90% line; "goodput" draws
     goodput = 90% of the offered rate."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     rates = sorted({rate for points in series.values() for rate, _ in points})
-    for mode, points in series.items():
+    for arm, points in series.items():
         xs, ys = zip(*sorted(points), strict=True) if points else ((), ())
-        ax.plot(xs, ys, marker="o", label=mode, color=COLORS.get(mode))
+        ax.plot(xs, ys, marker="o", label=arm, color=COLORS.get(arm))
     if reference == "attainment":
         ax.axhline(90, color="gray", linestyle="--", label="90% SLO attainment")
         ax.set_ylim(0, 102)
