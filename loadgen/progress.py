@@ -8,12 +8,18 @@ from typing import TextIO
 
 
 class Progress:
-    def __init__(self, total: int, label: str = "", stream: TextIO = sys.stderr, width: int = 30) -> None:
-        self.total, self.label, self.stream, self.width = total, label, stream, width
+    def __init__(self, total: int, label: str = "", stream: TextIO | None = None, width: int = 30) -> None:
+        self.total, self.label, self.width = total, label, width
+        self.stream = stream or sys.stderr  # looked up now, not at import: tests and callers may redirect it
         self.sent = self.done = self.failed = 0
         self._start = time.perf_counter()
         self._last_draw = 0.0
-        self._interactive = stream.isatty()
+        self._interactive = self.stream.isatty()
+
+    def note(self, text: str) -> None:
+        """A line of its own above the bar."""
+        self.stream.write(f"{self.label}{text}\n")
+        self.stream.flush()
 
     def on_sent(self) -> None:
         self.sent += 1
@@ -33,7 +39,7 @@ class Progress:
         filled = int(self.width * self.done / max(self.total, 1))
         bar = "#" * filled + "-" * (self.width - filled)
         line = (
-            f"{self.label}[{bar}] {self.done}/{self.total} done, {self.sent} sent, {self.failed} failed, "
+            f"{self.label}[{bar}] {self.done}/{self.total} done, {self.sent} sent, {self.failed} failed or timed out, "
             f"{now - self._start:5.1f} s"
         )
         end = "\n" if final or not self._interactive else ""

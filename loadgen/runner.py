@@ -1,7 +1,8 @@
 """Run a plan against a router: warm up (not counted), send on schedule or in a closed loop, drain, record.
 
 Every run is bounded: at most the plan's requests, none sent after `duration`, and in-flight requests are
-given `drain_timeout` after the last send before they are cancelled and recorded as timeouts.
+given the drain time after the last send (by default their own deadline: no request can outlive it) before they
+are cancelled and recorded as timeouts.
 """
 
 from __future__ import annotations
@@ -24,13 +25,26 @@ class RunLimits:
     duration: float = 60.0  # no request is sent after this many seconds
     warmup: int = 4  # requests sent and discarded before the clock starts
     request_timeout: float = 300.0  # each request's gRPC deadline
-    drain_timeout: float = 120.0  # after the last send, how long in-flight requests may take
+    drain_timeout: float | None = None  # after the last send, the wait for requests in flight; None: their deadline
 
     def __post_init__(self) -> None:
-        if self.duration <= 0 or self.request_timeout <= 0 or self.drain_timeout <= 0:
-            raise ValueError("duration, request_timeout and drain_timeout must be > 0")
+        for name in ("duration", "request_timeout", "drain_timeout"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be > 0, got {value}")
         if self.warmup < 0:
             raise ValueError(f"warmup must be >= 0, got {self.warmup}")
+
+    @property
+    def drain_seconds(self) -> float:
+        return self.request_timeout if self.drain_timeout is None else min(self.drain_timeout, self.request_timeout)
+
+    def describe(self) -> str:
+        """What the run will take at most, said before it starts."""
+        return (
+            f"sends for up to {self.duration:g} s after {self.warmup} warm-up requests, then waits at most "
+            f"{self.drain_seconds:g} s for requests in flight"
+        )
 
 
 async def fetch_model_info(router: str, timeout: float = 10.0) -> pb.NodeInfo:
@@ -51,6 +65,7 @@ async def run_plan(
         client = LoadClient(stub, plan, start, limits.request_timeout)
         due = [r for r in plan.requests if r.send_at is None or r.send_at <= limits.duration]
         progress = Progress(len(due), label)
+        progress.note(limits.describe())
         if open_loop:
             records = await _open_loop(client, plan, limits, progress, start)
         else:
@@ -72,8 +87,10 @@ async def _tracked(
     client: LoadClient, request: pb.GenerateRequest, progress: Progress, record: RequestRecord
 ) -> RequestRecord:
     progress.on_sent()
-    await client.send(request, record)
-    progress.on_done(record.ok)
+    try:
+        await client.send(request, record)
+    finally:  # a request cancelled at the end of the drain is a timeout: it counts as not ok
+        progress.on_done(record.ok)
     return record
 
 
@@ -93,7 +110,7 @@ async def _open_loop(
         record = RequestRecord.for_planned(planned)
         records.append(record)
         tasks.append(asyncio.create_task(_tracked(client, request, progress, record)))
-    await _drain(tasks, limits.drain_timeout)
+    await _drain(tasks, limits.drain_seconds)
     return records
 
 
@@ -112,7 +129,7 @@ async def _closed_loop(
             await _tracked(client, client.request(planned), progress, record)
 
     workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
-    await _drain(workers, limits.duration + limits.drain_timeout)  # workers stop sending at `duration`
+    await _drain(workers, limits.duration + limits.drain_seconds)  # workers stop sending at `duration`
     return records
 
 

@@ -176,10 +176,21 @@ def test_open_loop_stops_sending_at_the_duration_and_excludes_warmup() -> None:
     assert all(r.ok for r in records) and [r.index for r in records] == list(range(7))
 
 
-def test_requests_still_running_when_the_drain_ends_are_timeouts() -> None:
+def test_requests_still_running_when_the_drain_ends_are_timeouts(capsys: pytest.CaptureFixture[str]) -> None:
     records, _ = _run(_plan([4, 5], gap=0.05), RunLimits(duration=1, warmup=0, drain_timeout=0.3))
     assert [r.status for r in records] == ["ok", "timeout"]
     assert request_metrics(records[1]) is None  # counted as missed, not as a completion
+    progress = capsys.readouterr().err
+    assert "waits at most 0.3 s for requests in flight" in progress  # said before the run starts
+    assert progress.rstrip().splitlines()[-1].count("2/2 done, 2 sent, 1 failed or timed out") == 1
+
+
+def test_the_drain_is_bounded_by_the_request_deadline() -> None:
+    assert RunLimits(request_timeout=20).drain_seconds == 20  # no request outlives its deadline
+    assert RunLimits(request_timeout=20, drain_timeout=5).drain_seconds == 5
+    assert RunLimits(request_timeout=20, drain_timeout=60).drain_seconds == 20
+    with pytest.raises(ValueError, match="drain_timeout must be > 0, got 0"):
+        RunLimits(drain_timeout=0)
 
 
 def test_closed_loop_keeps_exactly_n_in_flight_until_the_duration() -> None:
