@@ -88,6 +88,7 @@ async def measure(
         "max_context": info.max_context,
         "length_policy": spec.length_policy.value,
         "lengths_adjusted": sum(plan.requests[r.index].adjusted for r in records),
+        "length_scale_factor": plan.scale_factor,
         "requests_skipped": plan.skipped_within(window) if open_loop else 0,
         "duration_limit_s": limits.duration,
         "send_window_s": window,
@@ -115,6 +116,8 @@ def run_loadgen(args: argparse.Namespace) -> int:
     if summary["workload"]["lengths_adjusted"] or summary["workload"]["requests_skipped"]:
         adjusted, skipped = summary["workload"]["lengths_adjusted"], summary["workload"]["requests_skipped"]
         print(
-            f"length policy {spec.length_policy.value}: {adjusted} requests changed, {skipped} skipped", file=sys.stderr
+            f"length policy {spec.length_policy.value}: {adjusted} requests changed, {skipped} skipped"
+            + (f" (every length x {factor:.3g})" if (factor := summary["workload"]["length_scale_factor"]) < 1 else ""),
+            file=sys.stderr,
         )
     return 0

@@ -121,7 +121,8 @@ def write_report(directory: Path, experiment: dict[str, Any]) -> Path:
         + ", ".join(
             f"{a} {main[a]['workload']['lengths_adjusted']} changed, {main[a]['workload']['requests_skipped']} skipped"
             for a in arms
-        ),
+        )
+        + _scale_text(first["workload"]),
         "",
         f"## At {main_rate:g} requests/s",
         "",
@@ -171,6 +172,11 @@ def _plots(directory: Path, arms: list[str], runs: dict[str, dict[float, dict[st
               directory / "attainment_vs_rate.png", "attainment")  # fmt: skip
     rate_plot(goodput, "goodput (requests/s meeting SLO)", "Goodput against offered rate",
               directory / "goodput_vs_rate.png", "goodput")  # fmt: skip
+
+
+def _scale_text(workload: dict[str, Any]) -> str:
+    factor = float(workload.get("length_scale_factor", 1.0))
+    return f"; every input and output length was multiplied by {factor:.3g}" if factor < 1 else ""
 
 
 def _row(label: str, cells: list[str]) -> str:

@@ -21,7 +21,8 @@ PROMPT_TOKEN_RANGE = (1, 256)  # prompt token ids are drawn here: valid in any v
 
 
 class LengthPolicy(Enum):
-    # Shrink input and output by the same factor until they fit (keeps their ratio).
+    # Shrink every request's input and output by one factor, the one that makes the longest request fit: each
+    # request keeps its input/output ratio and the lengths keep their distribution's shape.
     SCALE = "scale"
     # Keep the output; cut the prompt to what is left (the output too if it alone leaves no room).
     CLIP = "clip"
@@ -47,6 +48,7 @@ class Plan:
     slos: dict[str, Slo]
     skipped_at: tuple[float | None, ...]  # the planned send times of requests the policy dropped
     policy: LengthPolicy
+    scale_factor: float = 1.0  # what the scale policy multiplied every length by (1: nothing was scaled)
 
     @property
     def adjusted(self) -> int:
@@ -62,39 +64,52 @@ class Plan:
         return [rng.randrange(low, high) for _ in range(request.input_tokens)]
 
 
-def fit_lengths(input_tokens: int, output_tokens: int, context: int, policy: LengthPolicy) -> tuple[int, int] | None:
-    """Lengths that fit `context` (prompt + output <= context, each at least 1), or None to skip."""
+def scale_factor(drawn: Sequence[tuple[int, int]], context: int) -> float:
+    """The one factor that makes the longest (input + output) of `drawn` fit `context`; 1 when all fit."""
+    longest = max((max(1, i) + max(1, o) for i, o in drawn), default=0)
+    return min(1.0, context / longest) if longest else 1.0
+
+
+def fit_lengths(
+    input_tokens: int, output_tokens: int, context: int, policy: LengthPolicy, factor: float = 1.0
+) -> tuple[int, int] | None:
+    """Lengths that fit `context` (prompt + output <= context, each at least 1), or None to skip. The scale policy
+    multiplies both by `factor` (see `scale_factor`), then clips what rounding left over the context."""
     input_tokens, output_tokens = max(1, input_tokens), max(1, output_tokens)  # traces hold some zeros
+    if policy is LengthPolicy.SCALE:
+        input_tokens, output_tokens = max(1, round(input_tokens * factor)), max(1, round(output_tokens * factor))
     if input_tokens + output_tokens <= context:
         return input_tokens, output_tokens
     if policy is LengthPolicy.SKIP:
         return None
-    if policy is LengthPolicy.SCALE:
-        factor = context / (input_tokens + output_tokens)
-        scaled_in = max(1, int(input_tokens * factor))
-        return scaled_in, max(1, min(int(output_tokens * factor), context - scaled_in))
     output_tokens = min(output_tokens, context - 1)
     return min(input_tokens, context - output_tokens), output_tokens
 
 
 class _PlanBuilder:
-    """Fits each drawn request to the context by the policy, numbering what is kept and noting what is not."""
+    """Collects the drawn requests, then fits each to the context by the policy (the scale factor needs them
+    all), numbering what is kept and noting what is not."""
 
     def __init__(self, context: int, policy: LengthPolicy) -> None:
         self.context, self.policy = context, policy
-        self.requests: list[PlannedRequest] = []
-        self.skipped_at: list[float | None] = []
+        self._drawn: list[tuple[str, tuple[int, int], bool, float | None, int]] = []
 
     def add(self, cls: str, drawn: tuple[int, int], ignore_eos: bool, when: float | None, prompt_seed: int) -> None:
-        fitted = fit_lengths(*drawn, self.context, self.policy)
-        if fitted is None:
-            self.skipped_at.append(when)
-            return
-        index = len(self.requests)
-        self.requests.append(PlannedRequest(index, cls, *fitted, ignore_eos, when, prompt_seed, fitted != drawn))
+        self._drawn.append((cls, drawn, ignore_eos, when, prompt_seed))
 
     def plan(self, slos: dict[str, Slo]) -> Plan:
-        return Plan(tuple(self.requests), slos, tuple(self.skipped_at), self.policy)
+        factor = 1.0
+        if self.policy is LengthPolicy.SCALE:
+            factor = scale_factor([drawn for _, drawn, *_ in self._drawn], self.context)
+        requests: list[PlannedRequest] = []
+        skipped_at: list[float | None] = []
+        for cls, drawn, ignore_eos, when, prompt_seed in self._drawn:
+            fitted = fit_lengths(*drawn, self.context, self.policy, factor)
+            if fitted is None:
+                skipped_at.append(when)
+                continue
+            requests.append(PlannedRequest(len(requests), cls, *fitted, ignore_eos, when, prompt_seed, fitted != drawn))
+        return Plan(tuple(requests), slos, tuple(skipped_at), self.policy, factor)
 
 
 def _streams(seed: int) -> tuple[random.Random, random.Random]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import statistics
 from pathlib import Path
 
 import pytest
 
 from loadgen.traces import parse_azure_timestamp, read_trace
-from loadgen.workload import LengthPolicy, fit_lengths, plan_from_trace
+from loadgen.workload import LengthPolicy, fit_lengths, plan_from_trace, scale_factor
 from pdsim.core.slo import Slo
 
 
@@ -50,11 +51,29 @@ def test_length_policies() -> None:
     assert fit_lengths(100, 150, 200, LengthPolicy.CLIP) == (50, 150)  # the output is kept whole
     assert fit_lengths(300, 500, 200, LengthPolicy.CLIP) == (1, 199)  # the output alone was too long
     assert fit_lengths(0, 0, 200, LengthPolicy.CLIP) == (1, 1)  # trace zeros become 1
-    assert fit_lengths(300, 100, 200, LengthPolicy.SCALE) == (150, 50)
+    assert fit_lengths(300, 100, 200, LengthPolicy.SCALE, factor=0.5) == (150, 50)
+    assert fit_lengths(30, 10, 200, LengthPolicy.SCALE, factor=0.5) == (15, 5)  # scaled although it fits
     assert fit_lengths(300, 50, 200, LengthPolicy.SKIP) is None
+    assert scale_factor([(300, 100), (30, 10)], 200) == 0.5  # the longest request sets it
+    assert scale_factor([(30, 10)], 200) == 1.0  # everything fits: nothing is scaled
     for policy in LengthPolicy:
-        fitted = fit_lengths(30_000, 700, 4096, policy)
+        fitted = fit_lengths(30_000, 700, 4096, policy, scale_factor([(30_000, 700)], 4096))
         assert fitted is None or sum(fitted) <= 4096
+
+
+def test_scaling_a_trace_keeps_its_length_distribution() -> None:
+    """One factor for the whole trace: the output-length median scales with it (a per-request factor collapsed
+    it, since every long request was squeezed to fill the context)."""
+    trace = read_trace("azure-conv")
+    plan = plan_from_trace(trace, Slo(2.0, 0.1), 2000, seed=0, context=1024, policy=LengthPolicy.SCALE, time_scale=1)
+    chosen = trace[:2000]
+    assert plan.scale_factor == pytest.approx(
+        1024 / max(max(1, r.input_tokens) + max(1, r.output_tokens) for r in chosen)
+    )
+    assert len(plan.requests) == len(chosen) and not plan.skipped_at
+    assert all(r.input_tokens + r.output_tokens <= 1024 for r in plan.requests)
+    expected = statistics.median(max(1, r.output_tokens) for r in chosen) * plan.scale_factor
+    assert statistics.median(r.output_tokens for r in plan.requests) == pytest.approx(expected, rel=0.1)
 
 
 def test_trace_replay_reports_what_the_policy_changed() -> None:
