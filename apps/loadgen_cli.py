@@ -16,6 +16,7 @@ from loadgen.records import RequestRecord
 from loadgen.results import format_summary, write_results
 from loadgen.runner import RunLimits, fetch_model_info, run_plan
 from loadgen.spec import WorkloadSpec
+from loadgen.steady_state import steady_state
 from loadgen.workload import LengthPolicy, Plan
 from pdsim.core.slo import Slo
 
@@ -79,6 +80,7 @@ async def measure(
     records = await run_plan(router, plan, open_loop, spec.arrivals.concurrency, limits, label)
     summary = summarize(records, plan.slos)
     window, ended_by = _send_window(plan, records, limits, open_loop)
+    summary["steady_state"] = steady_state(records, window).to_json()
     if ended_by == "count" and window < limits.duration:
         print(f"warning: all {len(records)} planned requests were sent within {window:.1f} s of the "
               f"{limits.duration:g} s duration; raise --count to load the whole duration", file=sys.stderr)  # fmt: skip

@@ -53,14 +53,19 @@ def rate_plot(
     title: str,
     path: Path,
     reference: str,
+    overloaded: Mapping[str, set[float]] | None = None,
 ) -> None:
     """One line per arm over the offered rate. `reference`: "attainment" draws the 90% line; "goodput" draws
-    goodput = 90% of the offered rate."""
+    goodput = 90% of the offered rate. Points at an arm's `overloaded` rates are crossed out."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     rates = sorted({rate for points in series.values() for rate, _ in points})
     for arm, points in series.items():
         xs, ys = zip(*sorted(points), strict=True) if points else ((), ())
         ax.plot(xs, ys, marker="o", label=arm, color=COLORS.get(arm))
+        crossed = [(x, y) for x, y in points if x in (overloaded or {}).get(arm, set())]
+        if crossed:
+            cx, cy = zip(*crossed, strict=True)
+            ax.scatter(cx, cy, marker="x", s=90, color="black", zorder=3, label=f"{arm}: overloaded")
     if reference == "attainment":
         ax.axhline(90, color="gray", linestyle="--", label="90% SLO attainment")
         ax.set_ylim(0, 102)

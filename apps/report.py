@@ -37,15 +37,25 @@ def _load(directory: Path, arms: list[str]) -> dict[str, dict[float, dict[str, A
     return runs
 
 
+def overloaded(summary: dict[str, Any]) -> bool:
+    """The run never reached a steady state (see `loadgen.steady_state`); results from before it was judged: no."""
+    return bool(summary.get("steady_state", {}).get("overloaded", False))
+
+
+def holds_target(summary: dict[str, Any]) -> bool:
+    """At least 90% SLO attainment, in a steady state: an overloaded run's attainment depends on its length."""
+    return summary["slo_attainment"] >= ATTAINMENT_TARGET and not overloaded(summary)
+
+
 def max_rate_meeting_target(points: dict[float, dict[str, Any]]) -> tuple[float | None, bool]:
-    """The highest swept rate at and below which every rate has SLO attainment of at least 90% (DistServe's
-    max rate), and whether some higher rate passes again (a non-monotone sweep: noise or too short a run)."""
+    """The highest swept rate at and below which every rate holds the target (DistServe's max rate), and whether
+    some higher rate passes again (a non-monotone sweep: noise or too short a run)."""
     best = None
     for rate in sorted(points):
-        if points[rate]["slo_attainment"] < ATTAINMENT_TARGET:
+        if not holds_target(points[rate]):
             break
         best = rate
-    higher = [r for r in points if (best is None or r > best) and points[r]["slo_attainment"] >= ATTAINMENT_TARGET]
+    higher = [r for r in points if (best is None or r > best) and holds_target(points[r])]
     return best, bool(higher)
 
 
@@ -133,7 +143,9 @@ def write_report(directory: Path, experiment: dict[str, Any]) -> Path:
         "## Rate sweep",
         "",
         'Each rate\'s requests are the same; only their send times scale (Poisson, one seed). "offered" is the rate '
-        "they were really sent at, which the plots use.",
+        "they were really sent at, which the plots use. A run marked overloaded never reached a steady state (its "
+        "backlog grew while sending, or requests timed out): its figures depend on the run's length, the plots "
+        "cross it out, and it never counts as holding the target.",
         "",
         *_sweep_table(arms, runs),
         "",
@@ -168,10 +180,17 @@ def _plots(directory: Path, arms: list[str], runs: dict[str, dict[float, dict[st
              scale=1e3, unit="gaps", log_x=True)  # fmt: skip
     attainment = {a: [(offered(s), s["slo_attainment"] * 100) for s in runs[a].values()] for a in arms}
     goodput = {a: [(offered(s), s["goodput"]) for s in runs[a].values()] for a in arms}
+    over = {a: {offered(s) for s in runs[a].values() if overloaded(s)} for a in arms}
     rate_plot(attainment, "SLO attainment (%)", "SLO attainment against offered rate",
-              directory / "attainment_vs_rate.png", "attainment")  # fmt: skip
+              directory / "attainment_vs_rate.png", "attainment", over)  # fmt: skip
     rate_plot(goodput, "goodput (requests/s meeting SLO)", "Goodput against offered rate",
-              directory / "goodput_vs_rate.png", "goodput")  # fmt: skip
+              directory / "goodput_vs_rate.png", "goodput", over)  # fmt: skip
+
+
+def _steadiness(summary: dict[str, Any]) -> str:
+    if "steady_state" not in summary:
+        return "not judged"
+    return f"**overloaded**: {summary['steady_state']['reason']}" if overloaded(summary) else "yes"
 
 
 def _scale_text(workload: dict[str, Any]) -> str:
@@ -197,6 +216,7 @@ def _main_table(arms: list[str], main: dict[str, dict[str, Any]]) -> list[str]:
     lines.append(_row("SLO attainment", [f"{main[a]['slo_attainment']:.1%}" for a in arms]))
     lines.append(_row("completed / sent", [f"{main[a]['completed']} / {main[a]['sent']}" for a in arms]))
     lines.append(_row("offered rate as sent (req/s)", [f"{offered(main[a]):.2f}" for a in arms]))
+    lines.append(_row("steady state", [_steadiness(main[a]) for a in arms]))
     for name in main[arms[0]]["per_class"]:
         lines.append(
             _row(f"SLO attainment, {name}", [f"{main[a]['per_class'][name]['slo_attainment']:.1%}" for a in arms])
@@ -214,7 +234,8 @@ def _sweep_table(arms: list[str], runs: dict[str, dict[float, dict[str, Any]]]) 
             if s is None:
                 cells += ["-"] * 4
             else:
-                cells += [f"{offered(s):.2f}", f"{s['slo_attainment']:.1%}", f"{s['goodput']:.2f}",
+                flag = " (overloaded)" if overloaded(s) else ""
+                cells += [f"{offered(s):.2f}", f"{s['slo_attainment']:.1%}{flag}", f"{s['goodput']:.2f}",
                           _ms(s["tpot_s"]["p99"])]  # fmt: skip
         lines.append(_row(f"{rate:g}", cells))
     return lines
