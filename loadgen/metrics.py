@@ -1,4 +1,4 @@
-"""Metric math, exactly as ../shared/METRICS.md defines it: per request TTFT, TPOT, ITL, E2EL and SLO met;
+"""Metric math, exactly as docs/metrics.md defines it: per request TTFT, TPOT, ITL, E2EL and SLO met;
 per run duration, throughputs, goodput, SLO attainment and the statistics of each latency."""
 
 from __future__ import annotations

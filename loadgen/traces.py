@@ -1,7 +1,8 @@
 """Readers for public request traces: each gives (arrival time, input tokens, output tokens) per request.
 
-Formats (see shared/traces/README.md): the Azure LLM inference traces (2023 and 2024 CSVs), Mooncake's JSONL,
-ShareGPT first-turn lengths (no arrival times), and BurstGPT's CSV.
+Formats (see loadgen/trace_data/README.md): the Azure LLM inference traces (2023 and 2024 CSVs), Mooncake's JSONL
+(with each request's prefix-block hash ids), ShareGPT first-turn lengths (no arrival times), and BurstGPT's CSV.
+The short names read the traces shipped as package data; `PDSIM_TRACES_DIR` points them at another directory.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from importlib import resources
 from pathlib import Path
 
 TRACES_DIR_ENV = "PDSIM_TRACES_DIR"
 
-# Short names for the traces shipped in shared/traces.
+# Short names for the traces shipped in loadgen/trace_data.
 KNOWN_TRACES = {
     "azure-code": "AzureLLMInferenceTrace_code.csv",
     "azure-conv": "AzureLLMInferenceTrace_conv.csv",
@@ -30,13 +32,14 @@ class TraceRequest:
     arrival: float | None  # seconds after the trace's first request; None when the trace has no times
     input_tokens: int
     output_tokens: int
+    hash_ids: tuple[int, ...] = ()  # Mooncake: one id per 512-token prompt block; equal ids share that prefix
 
 
 def default_traces_dir() -> Path:
-    """$PDSIM_TRACES_DIR, else ../shared/traces beside the project."""
+    """$PDSIM_TRACES_DIR, else the traces shipped with pdsim (package data, found wherever pdsim is installed)."""
     if os.environ.get(TRACES_DIR_ENV):
         return Path(os.environ[TRACES_DIR_ENV])
-    return Path(__file__).resolve().parent.parent.parent / "shared" / "traces"
+    return Path(str(resources.files("loadgen.trace_data")))
 
 
 def resolve_trace(name_or_path: str) -> Path:
@@ -52,10 +55,10 @@ def resolve_trace(name_or_path: str) -> Path:
 def read_trace(name_or_path: str) -> list[TraceRequest]:
     """Read any supported trace, telling the format from the file's header."""
     path = resolve_trace(name_or_path)
-    if path.suffix == ".jsonl":
-        return read_mooncake(path)
     with path.open(newline="") as f:
         header = f.readline().strip()
+    if header.startswith("{") and '"input_length"' in header:
+        return read_mooncake(path)
     if header.startswith("TIMESTAMP,ContextTokens,GeneratedTokens"):
         return read_azure(path)
     if header.startswith("id,from0,from1"):
@@ -97,14 +100,24 @@ def read_azure(path: Path) -> list[TraceRequest]:
 
 
 def read_mooncake(path: Path) -> list[TraceRequest]:
-    def records() -> Iterator[tuple[float, int, int]]:
-        with path.open() as f:
-            for line in f:
-                if line.strip():
-                    item = json.loads(line)
-                    yield item["timestamp"] / 1000.0, int(item["input_length"]), int(item["output_length"])
+    """Mooncake's JSONL (the synthetic, conversation and tool-agent traces share it): `timestamp` in ms,
+    `input_length`, `output_length`, `hash_ids`."""
 
-    return _relative(list(records()))
+    def records() -> Iterator[tuple[float, int, int, tuple[int, ...]]]:
+        with path.open() as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    item = json.loads(line)
+                    hashes = tuple(int(h) for h in item.get("hash_ids", ()))
+                    yield item["timestamp"] / 1000.0, int(item["input_length"]), int(item["output_length"]), hashes
+                except (ValueError, KeyError, TypeError) as error:
+                    raise ValueError(f"{path}:{number}: not a Mooncake trace record ({error!r})") from None
+
+    rows = list(records())
+    start = rows[0][0] if rows else 0.0
+    return [TraceRequest(t - start, i, o, hashes) for t, i, o, hashes in rows]
 
 
 def read_sharegpt_lengths(path: Path) -> list[TraceRequest]:

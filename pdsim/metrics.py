@@ -3,7 +3,7 @@
 Each process (or each server object, so tests can run many in one process) owns a `MetricsEndpoint`: its
 own registry and the HTTP server that exposes `/metrics` on it. `NodeMetrics` and `RouterMetrics` turn plain
 facts (a step's stats, a finished request's timings) into series; nothing else in pdsim knows this library.
-Names follow ../shared/METRICS.md: prefix `pdsim_`, base units, vLLM's names where vLLM has one, and the labels
+Names follow docs/metrics.md: prefix `pdsim_`, base units, vLLM's names where vLLM has one, and the labels
 `mode`, `role` and `instance` on every series (none with unbounded values).
 """
 

@@ -1,16 +1,43 @@
-"""The trace readers on the shared traces: row counts, units, and the length policy."""
+"""The trace readers on the traces pdsim ships: row counts, units, prefix hashes, and the length policy."""
 
 from __future__ import annotations
 
 import itertools
+import json
 import statistics
 from pathlib import Path
 
 import pytest
 
-from loadgen.traces import parse_azure_timestamp, read_trace
+import loadgen.trace_data
+from loadgen.traces import KNOWN_TRACES, default_traces_dir, parse_azure_timestamp, read_trace
 from loadgen.workload import LengthPolicy, fit_lengths, plan_from_trace, scale_factor
 from pdsim.core.slo import Slo
+
+
+@pytest.fixture(autouse=True)
+def _shipped_traces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test here reads the traces pdsim ships, whatever the environment says."""
+    monkeypatch.delenv("PDSIM_TRACES_DIR", raising=False)
+
+
+def test_the_shipped_traces_are_package_data() -> None:
+    directory = default_traces_dir()
+    assert directory == Path(loadgen.trace_data.__file__).parent
+    for file in KNOWN_TRACES.values():
+        assert (directory / file).is_file(), file
+    assert "CC-BY-4.0" in (directory / "README.md").read_text()
+
+
+def test_traces_dir_overrides_the_shipped_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / KNOWN_TRACES["azure-code"]).write_text(
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03.0,10,2\n2023-11-16 18:17:05.5,20,3\n"
+    )
+    monkeypatch.setenv("PDSIM_TRACES_DIR", str(tmp_path))
+    assert [(r.arrival, r.input_tokens, r.output_tokens) for r in read_trace("azure-code")] == [
+        (0.0, 10, 2),
+        (2.5, 20, 3),
+    ]
 
 
 def test_azure_traces() -> None:
@@ -31,6 +58,28 @@ def test_azure_timestamps_keep_seven_fractional_digits_and_zones() -> None:
         "2024-05-10 00:00:00+00:00"
     ) == pytest.approx(0.00993, abs=1e-6)  # float seconds since the epoch resolve ~0.2 us
     assert parse_azure_timestamp("2024-05-10 02:00:00+02:00") == parse_azure_timestamp("2024-05-10 00:00:00")
+
+
+def test_mooncake_keeps_prefix_hashes() -> None:
+    mooncake = read_trace("mooncake")
+    assert (mooncake[0].input_tokens, mooncake[0].output_tokens, mooncake[0].hash_ids) == (40160, 6, tuple(range(79)))
+    assert all(len(r.hash_ids) == -(-r.input_tokens // 512) for r in mooncake)  # one id per 512-token block
+
+
+def test_other_mooncake_traces_read_from_a_path(tmp_path: Path) -> None:
+    """Mooncake's conversation and tool-agent traces share the synthetic one's format."""
+    path = tmp_path / "conversation_trace.jsonl"
+    first = {"timestamp": 27482, "input_length": 6955, "output_length": 52, "hash_ids": list(range(46, 60))}
+    second = {"timestamp": 30535, "input_length": 600, "output_length": 14, "hash_ids": [46, 60]}
+    path.write_text(f"{json.dumps(first)}\n{json.dumps(second)}\n")
+    trace = read_trace(str(path))
+    assert [(r.input_tokens, r.output_tokens) for r in trace] == [(6955, 52), (600, 14)]
+    assert [r.arrival for r in trace] == pytest.approx([0.0, 3.053])  # milliseconds, from the first request
+    assert trace[1].hash_ids == (46, 60) and trace[0].hash_ids[0] == 46  # a shared first block
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"timestamp": 1, "input_length": "many", "output_length": 2}\n')
+    with pytest.raises(ValueError, match=r"bad\.jsonl:1: not a Mooncake trace record"):
+        read_trace(str(bad))
 
 
 def test_mooncake_and_sharegpt() -> None:

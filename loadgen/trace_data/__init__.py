@@ -1,0 +1,1 @@
+"""The public request traces pdsim ships (see README.md here), read through `importlib.resources`."""
