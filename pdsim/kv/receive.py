@@ -26,10 +26,6 @@ LEASE_CHECK_SECONDS = 0.1
 STAGED_CONTEXTS = 4  # the default arena holds this many full contexts waiting for their Decode
 
 
-def staging_tokens(config: EngineConfig, max_context: int) -> int:
-    return config.staging_tokens or STAGED_CONTEXTS * max_context
-
-
 @dataclass(frozen=True, slots=True)
 class Receipt:
     """One request's KV, complete and checked, waiting in staging under its lease."""
@@ -54,8 +50,8 @@ class KvReceiver:
     @classmethod
     def for_model(cls, info: ModelInfo, config: EngineConfig) -> KvReceiver:
         """Allocates (and touches) the whole arena now, so no push pays for page faults."""
-        staging = KvStaging(info.layout, staging_tokens(config, info.limits.max_context), config.kv_lease_seconds)
-        return cls(staging, info.fingerprint, info.limits.max_context)
+        tokens = config.staging_tokens or STAGED_CONTEXTS * info.limits.max_context
+        return cls(KvStaging(info.layout, tokens, config.kv_lease_seconds), info.fingerprint, info.limits.max_context)
 
     async def receive(self, frames: AsyncIterator[KvFrame | InvalidRequest]) -> Receipt:
         """Read one PushKv stream: a header, then every chunk in order. On any error (or cancellation) nothing is
