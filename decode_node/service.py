@@ -1,11 +1,10 @@
-"""The decode node: receives KV over PushKv into staging, then continues generation for Decode calls."""
+"""The decode node's gRPC glue: PushKv hands its frames to `pdsim.kv.receive`, Decode continues generation from
+the staged KV. Receiving, checking and staging KV live in `pdsim.kv`; this module only maps them to RPCs."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import time
 from collections.abc import AsyncIterator
 
 import grpc
@@ -15,25 +14,15 @@ from pdsim.core.requests import validate_lengths
 from pdsim.core.topology import Role
 from pdsim.engine.request import Request, finish_reason
 from pdsim.engine.schedulers import LoadSnapshot
-from pdsim.kv.codec import KvAssembler, KvChunk, KvHeader, check_header
 from pdsim.kv.frames import DECODE_SERVICE, KvFrame, decode_kv_frame
-from pdsim.kv.staging import KvStaging, StagedEntry
+from pdsim.kv.receive import KvReceiver
+from pdsim.kv.staging import KvStaging
 from pdsim.node.server import NodeServer
 from pdsim.node.service import EventStream, deadline_of, request_seed, stream_tokens
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.convert import finish_to_pb, sampling_from_pb
 from pdsim.rpc.status import abort
-
-log = logging.getLogger(__name__)
-
-_LEASE_CHECK_SECONDS = 0.1
-
-
-def _checked(frame: KvFrame | InvalidRequest) -> KvFrame:
-    if isinstance(frame, InvalidRequest):
-        raise frame
-    return frame
 
 
 class DecodeService(pb_grpc.DecodeServicer):
@@ -44,33 +33,13 @@ class DecodeService(pb_grpc.DecodeServicer):
         self, request_iterator: AsyncIterator[KvFrame | InvalidRequest], context: grpc.aio.ServicerContext
     ) -> pb.PushKvReply:
         """Frames arrive decoded by `decode_kv_frame` (see `_add_services`), chunk data as views."""
-        info, staging = self._node.built.info, self._node.staging
-        entry: StagedEntry | None = None
-        committed = False
         try:
-            header = _checked(await anext(aiter(request_iterator), None))
-            if not isinstance(header, KvHeader):
-                raise InvalidRequest("a PushKv stream must start with a KV header")
-            check_header(header, info.fingerprint, info.layout, info.limits.max_context)
-            entry = staging.reserve(header.request_id, header.num_tokens)
-            started = time.perf_counter()
-            assembler = KvAssembler(header, entry.buffer)
-            async for frame in request_iterator:
-                chunk = _checked(frame)
-                if not isinstance(chunk, KvChunk):
-                    raise InvalidRequest("a PushKv stream carries one header, then chunks only")
-                assembler.add(chunk)
-            assembler.finish()
-            staging.commit(entry)
-            committed = True
-            self._node.metrics.kv_transfer("received", header.total_bytes, time.perf_counter() - started)
-            return pb.PushKvReply(bytes_received=header.total_bytes, lease_seconds=staging.lease_seconds)
+            receipt = await self._node.receiver.receive(request_iterator)
         except PdsimError as error:
             await abort(context, error)
             raise AssertionError("unreachable") from error  # abort() raises
-        finally:
-            if entry is not None and not committed:  # refused, corrupted, cancelled: nothing is kept
-                entry.release()
+        self._node.metrics.kv_transfer("received", receipt.bytes, receipt.seconds)
+        return pb.PushKvReply(bytes_received=receipt.bytes, lease_seconds=self._node.staging.lease_seconds)
 
     async def Decode(
         self,
@@ -122,19 +91,21 @@ class DecodeService(pb_grpc.DecodeServicer):
 
 class DecodeNodeServer(NodeServer):
     role = Role.DECODE
-    _staging: KvStaging | None = None
+    _receiver: KvReceiver | None = None
     _lease_task: asyncio.Task[None] | None = None
 
     @property
+    def receiver(self) -> KvReceiver:
+        assert self._receiver is not None, "start() first"
+        return self._receiver
+
+    @property
     def staging(self) -> KvStaging:
-        assert self._staging is not None, "start() first"
-        return self._staging
+        return self.receiver.staging
 
     def _add_services(self, server: grpc.aio.Server) -> None:
-        # Allocated here, before anything serves: the metrics scrape thread reads it too.
-        info, engine_config = self.built.info, self.config.engine
-        tokens = engine_config.staging_tokens or 4 * info.limits.max_context
-        self._staging = KvStaging(info.layout, tokens, engine_config.kv_lease_seconds)
+        # Allocated here, before anything serves: the metrics scrape thread reads the staging arena too.
+        self._receiver = KvReceiver.for_model(self.built.info, self.config.engine)
         # Registered by hand rather than with the generated helper: PushKv frames skip protobuf parsing.
         service = DecodeService(self)
         handlers = {
@@ -163,16 +134,10 @@ class DecodeNodeServer(NodeServer):
         )
 
     async def _on_started(self) -> None:
-        self._lease_task = asyncio.create_task(self._expire_leases())
+        self._lease_task = asyncio.create_task(self.receiver.expire_leases())
 
     async def _on_stopping(self) -> None:
         if self._lease_task is not None:
             self._lease_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._lease_task
-
-    async def _expire_leases(self) -> None:
-        while True:
-            await asyncio.sleep(_LEASE_CHECK_SECONDS)
-            for request_id in self.staging.expire():
-                log.info("KV lease of request %s ended unclaimed; freed", request_id)

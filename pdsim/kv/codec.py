@@ -1,11 +1,12 @@
-"""The KV codec: a request's KV cache as a header and checksummed chunks, and the receiver that checks them.
+"""The KV codec: a request's KV cache as a header and checksummed chunks, and the assembler that checks them.
 
 Payload layout (what `KvHeader.layer_bytes` counts): for each layer, its keys then its values, each
 `[kv_heads, tokens, head_dim]` in the header's dtype. That is 2 x kv_heads segments of `[tokens, head_dim]`
 per layer; each segment is cut into chunks of at most `chunk_bytes`. A chunk never spans two segments, so a
 sender can send straight from a KV store whose heads are not adjacent (no gathering copy), layer by layer.
-The receiver writes every chunk into a buffer it allocated from the header, checking order, placement and
-crc32 as it goes.
+`KvAssembler` writes every chunk into a buffer sized from the header (on a decode node, a range of its staging
+arena: see `pdsim.kv.receive`), checking order, placement and crc32 as it goes. The codec imports neither the
+wire format (`pdsim.kv.frames`) nor staging.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ class KvChunk:
     index: int
     layer: int
     offset: int  # within the layer's payload
-    data: bytes | memoryview  # a view into the sender's KV store or the receiver's message: never copied here
+    data: bytes | memoryview  # a view into the sender's KV store or the received frame: never copied here
     crc32: int
 
 

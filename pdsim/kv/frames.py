@@ -138,7 +138,8 @@ KvFrame = KvHeader | KvChunk | None  # None: a message with neither part set
 def decode_kv_frame(frame: bytes) -> KvFrame | InvalidRequest:
     """A received `KvMessage`, its chunk data a view of `frame`. As protobuf does, repeated occurrences of the
     set oneof member merge, and setting the other member clears it. Malformed input is returned as an error for
-    the servicer to raise (an exception here would surface as an opaque INTERNAL status)."""
+    the receiver (`pdsim.kv.receive`) to raise: this runs as gRPC's deserializer, where an exception would
+    surface as an opaque INTERNAL status."""
     try:
         which: int | None = None
         parts: list[memoryview] = []

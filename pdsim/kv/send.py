@@ -1,4 +1,5 @@
-"""Push a request's KV from this node's KV store to a decode node, layer by layer, over PushKv."""
+"""A prefill node's side of PushKv: one request's KV, read from its KV store layer by layer, pushed as chunk
+frames to the first decode node that takes it (the other side is `pdsim.kv.receive`)."""
 
 from __future__ import annotations
 

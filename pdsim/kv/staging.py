@@ -1,10 +1,10 @@
 """Decode-side staging: KV pushed by a prefill node, held under a lease until a Decode claims it.
 
-The staging area is one arena allocated (and touched) when the node starts; each request gets a contiguous
-range of it, sized from its header before any chunk arrives, and the chunks are written there in place.
-Allocating fresh memory per request instead costs more than the transfer (page faults on every push).
-Joining the running batch copies the request into a KV slot once. Thread-safe: the node's event loop pushes
-and claims, the engine thread releases.
+The staging area is one arena allocated (and touched) when the node starts (`pdsim.kv.receive` sizes it from
+the model and the engine configuration); each request gets a contiguous range of it, sized from its header
+before any chunk arrives, and the chunks are written there in place. Allocating fresh memory per request
+instead costs more than the transfer (page faults on every push). Joining the running batch copies the request
+into a KV slot once. Thread-safe: the node's event loop pushes and claims, the engine thread releases.
 """
 
 from __future__ import annotations
