@@ -59,7 +59,7 @@ observe: $(STAMP)
 	deploy/prometheus/install.sh
 	$(VENV)/bin/pdsim observe --port $(PROMETHEUS_PORT)
 
-# Regenerate deploy/grafana/dashboards/pdsim.json after editing pdsim/dashboard.py (tests fail while it is stale).
+# Regenerate deploy/grafana/dashboards/pdsim.json after editing apps/dashboard.py (tests fail while it is stale).
 dashboards: $(STAMP)
 	$(PY) -m apps.dashboard
 
