@@ -44,7 +44,10 @@ def default_traces_dir() -> Path:
 
 def resolve_trace(name_or_path: str) -> Path:
     if name_or_path in KNOWN_TRACES:
-        return default_traces_dir() / KNOWN_TRACES[name_or_path]
+        path = default_traces_dir() / KNOWN_TRACES[name_or_path]
+        if not path.is_file():
+            raise ValueError(f"trace {name_or_path!r}: no {path.name} in {path.parent} (set by ${TRACES_DIR_ENV})")
+        return path
     path = Path(name_or_path).expanduser()
     if not path.is_file():
         known = ", ".join(KNOWN_TRACES)
