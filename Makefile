@@ -8,19 +8,14 @@ PYTEST_ARGS ?=
 .PHONY: venv test test-all lint proto prometheus observe dashboards up-colocated up-disaggregated colocated disaggregated \
 	compare phases clean
 
-# Experiment knobs: make compare RATES=1,2,4 MIX=chat PREFILL=1 DECODE=1 MODEL=small DTYPE=bfloat16 ...
-MODEL ?= small
-DTYPE ?= bfloat16
-MIX ?= mixed
-RATE ?= 3
-RATES ?= 1,2,3,4
-WORKERS ?= 2
-PREFILL ?= 1
-DECODE ?= 1
-DURATION ?= 30
-SEED ?= 0
-EXPERIMENT_ARGS = --model $(MODEL) --dtype $(DTYPE) --mix $(MIX) --rate $(RATE) --workers $(WORKERS) \
-	--prefill $(PREFILL) --decode $(DECODE) --duration $(DURATION) --seed $(SEED)
+# Experiment knobs, forwarded only when set: the defaults live in ExperimentConfig (apps/experiment.py) and
+# PhasesConfig, and `pdsim compare --help` shows them. ARGS passes any other flag through.
+#   make compare RATES=1,2,4 MIX=chat PREFILL=1 DECODE=1 MODEL=small DTYPE=bfloat16 ARGS="--warmup 2"
+flag = $(if $($(1)),$(2) $($(1)))
+MODEL_ARGS = $(strip $(call flag,MODEL,--model) $(call flag,DTYPE,--dtype) $(call flag,DEVICE,--device))
+EXPERIMENT_ARGS = $(strip $(MODEL_ARGS) $(call flag,MIX,--mix) $(call flag,RATE,--rate) $(call flag,WORKERS,--workers) \
+	$(call flag,PREFILL,--prefill) $(call flag,DECODE,--decode) $(call flag,DURATION,--duration) \
+	$(call flag,SEED,--seed) $(ARGS))
 
 venv: $(STAMP)
 
@@ -78,14 +73,13 @@ disaggregated: $(STAMP)
 
 # Both modes over the rate sweep; writes results/compare/report.md and its plots.
 compare: $(STAMP)
-	$(VENV)/bin/pdsim --log-level WARNING compare $(EXPERIMENT_ARGS) --rates $(RATES)
+	$(VENV)/bin/pdsim --log-level WARNING compare $(call flag,RATES,--rates) $(EXPERIMENT_ARGS)
 
 # The prefill-vs-decode phase benchmark: results/phases/results.json and roofline.png.
 # make phases MODEL=small DTYPE=bfloat16 DEVICE=cpu PHASES_ARGS="--batches 1,8,64 --contexts 256 --threads 2"
-DEVICE ?= cpu
 PHASES_ARGS ?=
 phases: $(STAMP)
-	$(VENV)/bin/pdsim --log-level WARNING phases --model $(MODEL) --dtype $(DTYPE) --device $(DEVICE) $(PHASES_ARGS)
+	$(VENV)/bin/pdsim --log-level WARNING phases $(MODEL_ARGS) $(PHASES_ARGS) $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -24,8 +24,7 @@ from pdsim.core.topology import Mode
 from pdsim.engine.config import EngineConfig
 from pdsim.models.spec import ModelSpec
 from pdsim.node.config import NodeConfig
-
-MODES = tuple(m.value for m in Mode)
+from router.config import Policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +34,7 @@ class ExperimentConfig:
     prefill: int = 1  # disaggregated
     decode: int = 1
     max_batch: int = 16
-    routing: str = "least-loaded"
+    routing: Policy = Policy.LEAST_LOADED
     workload: WorkloadSpec = field(default_factory=WorkloadSpec)
     limits: RunLimits = field(default_factory=lambda: RunLimits(duration=30.0, warmup=4, drain_timeout=60.0))
     rate: float = 3.0  # the main rate: `make colocated`/`disaggregated`, and the report's CDFs
@@ -46,16 +45,16 @@ class ExperimentConfig:
         if self.rate <= 0 or any(r <= 0 for r in self.rates):
             raise ValueError(f"rates must be > 0, got {self.rate} and {self.rates}")
 
-    def devices(self, mode: str) -> int:
-        return self.workers if mode == "colocated" else self.prefill + self.decode
+    def devices(self, mode: Mode) -> int:
+        return self.workers if mode is Mode.COLOCATED else self.prefill + self.decode
 
     def engine(self) -> EngineConfig:
         return EngineConfig(max_batch=self.max_batch)
 
-    def cluster(self, mode: str) -> ClusterSpec:
+    def cluster(self, mode: Mode) -> ClusterSpec:
         node = NodeConfig(model=self.model, engine=self.engine())
         return ClusterSpec(
-            mode, self.workers, self.prefill, self.decode, node, router_port=0, routing=self.routing,
+            mode, self.workers, self.prefill, self.decode, node, router_port=0, http_port=None, routing=self.routing,
             slos=self.workload.slo_table(), targets_dir=default_targets_dir(),
         )  # fmt: skip
 
@@ -70,7 +69,7 @@ class ExperimentConfig:
             "max_batch": self.max_batch,
             "colocated": f"{self.workers} workers",
             "disaggregated": f"{self.prefill} prefill + {self.decode} decode",
-            "routing": self.routing,
+            "routing": self.routing.value,
             "policy": self.engine().policy.value,
             "placement": self._placement(),
             "workload": self._workload_text(),
@@ -85,7 +84,7 @@ class ExperimentConfig:
         if self.model.device != "cpu":
             return f"every node on {self.model.device}"
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        most = max(self.devices(m) for m in MODES)
+        most = max(self.devices(m) for m in Mode)
         if most <= cores:
             return "on this CPU every node has its own core and one torch thread"
         return (
@@ -108,28 +107,28 @@ class ExperimentConfig:
         ]
 
 
-def run_mode(config: ExperimentConfig, mode: str, rates: tuple[float, ...], output: Path) -> None:
+def run_mode(config: ExperimentConfig, mode: Mode, rates: tuple[float, ...], output: Path) -> None:
     """Start the mode's cluster once and run each rate against it; one results directory per rate."""
     described = config.describe()
     with started_cluster(config.cluster(mode)) as launcher:
         for rate in rates:
             directory = output if len(rates) == 1 else output / f"rate-{rate:g}"
-            extra = {"mode": mode, "rate": rate, "devices": config.devices(mode), "experiment": described}
+            extra = {"mode": mode.value, "rate": rate, "devices": config.devices(mode), "experiment": described}
             summary = uvloop.run(
                 measure(
                     launcher.router_address,
                     config.workload_at(rate),
                     config.limits,
                     directory,
-                    label=f"{mode} @ {rate:g} req/s ",
+                    label=f"{mode.value} @ {rate:g} req/s ",
                     extra=extra,
                 )
             )
-            print(format_summary(summary, f"== {mode} at {rate:g} req/s -> {directory}"), flush=True)
+            print(format_summary(summary, f"== {mode.value} at {rate:g} req/s -> {directory}"), flush=True)
 
 
-def run_single(config: ExperimentConfig, mode: str) -> int:
-    run_mode(config, mode, (config.rate,), config.output / mode)
+def run_single(config: ExperimentConfig, mode: Mode) -> int:
+    run_mode(config, mode, (config.rate,), config.output / mode.value)
     return 0
 
 
@@ -145,6 +144,6 @@ def run_compare(config: ExperimentConfig) -> Path:
         )
     rates = tuple(sorted({*config.rates, config.rate}))
     directory = config.output / "compare"
-    for mode in MODES:
-        run_mode(config, mode, rates, directory / mode)
+    for mode in Mode:
+        run_mode(config, mode, rates, directory / mode.value)
     return write_report(directory, config.describe())

@@ -20,30 +20,34 @@ from loadgen.steady_state import steady_state
 from loadgen.workload import LengthPolicy, Plan
 from pdsim.core.slo import Slo
 
-_SPEC = WorkloadSpec()
-_LIMITS = RunLimits()
 
-
-def add_workload_args(parser: argparse.ArgumentParser) -> None:
+def add_workload_args(parser: argparse.ArgumentParser, spec: WorkloadSpec, limits: RunLimits) -> None:
+    """The workload flags, their defaults read from `spec` and `limits`."""
     group = parser.add_argument_group("workload")
-    group.add_argument("--mix", default=_SPEC.mix, help="a shipped mix (chat, summarize, mixed) or a TOML/YAML file")
+    group.add_argument("--mix", default=spec.mix, help="a shipped mix (chat, summarize, mixed) or a TOML/YAML file")
     traces = "azure-code, azure-conv, mooncake, sharegpt, or a file (Azure CSV, Mooncake JSONL, ShareGPT, BurstGPT)"
-    group.add_argument("--trace", default=None, help=f"replay a trace instead of the mix: {traces}")
-    group.add_argument("--time-scale", type=float, default=_SPEC.time_scale, help="trace times x this")
-    group.add_argument("--ignore-trace-times", action="store_true", help="draw times from --arrival instead")
-    group.add_argument("--slo-ttft", type=float, default=_SPEC.trace_slo.ttft, help="trace requests' TTFT SLO (s)")
-    group.add_argument("--slo-tpot", type=float, default=_SPEC.trace_slo.tpot, help="trace requests' TPOT SLO (s)")
-    group.add_argument("--length-policy", default=_SPEC.length_policy.value, choices=[p.value for p in LengthPolicy])
-    group.add_argument("--arrival", default="poisson", choices=[k.value for k in ArrivalKind])
-    group.add_argument("--rate", type=float, default=2.0, help="requests/s (open loop)")
-    group.add_argument("--burstiness", type=float, default=1.0, help="gamma shape: 1 is Poisson, < 1 burstier")
-    group.add_argument("--concurrency", type=int, default=4, help="requests in flight (closed loop)")
-    group.add_argument("--count", type=int, default=None, help="at most this many requests (default: the duration's)")
-    group.add_argument("--duration", type=float, default=_LIMITS.duration, help="send for at most this many s")
-    group.add_argument("--warmup", type=int, default=_LIMITS.warmup, help="uncounted requests sent first")
-    group.add_argument("--seed", type=int, default=_SPEC.seed)
-    group.add_argument("--request-timeout", type=float, default=_LIMITS.request_timeout)
-    group.add_argument("--drain-timeout", type=float, default=_LIMITS.drain_timeout)
+    group.add_argument("--trace", default=spec.trace, help=f"replay a trace instead of the mix: {traces}")
+    group.add_argument("--time-scale", type=float, default=spec.time_scale, help="trace times x this")
+    group.add_argument(
+        "--ignore-trace-times", dest="use_trace_times", action="store_false", default=spec.use_trace_times,
+        help="draw times from --arrival instead",
+    )  # fmt: skip
+    group.add_argument("--slo-ttft", type=float, default=spec.trace_slo.ttft, help="trace requests' TTFT SLO (s)")
+    group.add_argument("--slo-tpot", type=float, default=spec.trace_slo.tpot, help="trace requests' TPOT SLO (s)")
+    group.add_argument("--length-policy", default=spec.length_policy.value, choices=[p.value for p in LengthPolicy])
+    arrivals = spec.arrivals
+    group.add_argument("--arrival", default=arrivals.kind.value, choices=[k.value for k in ArrivalKind])
+    group.add_argument("--rate", type=float, default=arrivals.rate, help="requests/s (open loop)")
+    group.add_argument("--burstiness", type=float, default=arrivals.burstiness, help="gamma shape: 1 is Poisson, "
+                       "< 1 burstier")  # fmt: skip
+    group.add_argument("--concurrency", type=int, default=arrivals.concurrency, help="requests in flight (closed loop)")
+    group.add_argument("--count", type=int, default=spec.count, help="at most this many requests (default: the "
+                       "duration's)")  # fmt: skip
+    group.add_argument("--duration", type=float, default=limits.duration, help="send for at most this many s")
+    group.add_argument("--warmup", type=int, default=limits.warmup, help="uncounted requests sent first")
+    group.add_argument("--seed", type=int, default=spec.seed)
+    group.add_argument("--request-timeout", type=float, default=limits.request_timeout)
+    group.add_argument("--drain-timeout", type=float, default=limits.drain_timeout)
 
 
 def workload_from(args: argparse.Namespace) -> WorkloadSpec:
@@ -53,7 +57,7 @@ def workload_from(args: argparse.Namespace) -> WorkloadSpec:
         trace=args.trace,
         trace_slo=Slo(args.slo_ttft, args.slo_tpot),
         time_scale=args.time_scale,
-        use_trace_times=not args.ignore_trace_times,
+        use_trace_times=args.use_trace_times,
         arrivals=arrivals,
         count=args.count,
         seed=args.seed,

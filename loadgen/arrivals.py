@@ -21,9 +21,9 @@ class ArrivalKind(Enum):
 @dataclass(frozen=True, slots=True)
 class Arrivals:
     kind: ArrivalKind = ArrivalKind.POISSON
-    rate: float = 1.0  # requests per second (open loop)
+    rate: float = 2.0  # requests per second (open loop)
     burstiness: float = 1.0  # gamma shape
-    concurrency: int = 1  # closed loop
+    concurrency: int = 4  # closed loop: requests in flight
 
     def __post_init__(self) -> None:
         if self.kind is ArrivalKind.CLOSED:

@@ -9,6 +9,9 @@ from pdsim.core.slo import SloTable
 from pdsim.core.topology import Mode
 from pdsim.metrics import MetricsConfig
 
+DEFAULT_PORT = 50051  # where `pdsim router` and `pdsim up` listen unless told, and where clients look
+DEFAULT_HTTP_PORT = 8000  # the OpenAI-compatible API's
+
 
 class Policy(Enum):
     ROUND_ROBIN = "round-robin"
@@ -23,9 +26,9 @@ class RouterConfig:
     decode: tuple[str, ...] = ()  # disaggregated
     policy: Policy = Policy.LEAST_LOADED
     host: str = "127.0.0.1"
-    port: int = 0
+    port: int = DEFAULT_PORT  # 0 picks a free port
     http_host: str = "127.0.0.1"  # the OpenAI-compatible HTTP API
-    http_port: int | None = None  # None: no HTTP API; 0 picks a free port
+    http_port: int | None = DEFAULT_HTTP_PORT  # None: no HTTP API; 0 picks a free port
     tokenizer: str | None = None  # directory with tokenizer.json; default: the model path the nodes report
     connect_timeout: float = 60.0  # how long to wait for every node at start-up
     load_poll_seconds: float = 0.2

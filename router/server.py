@@ -12,7 +12,7 @@ from pdsim.core.requests import ModelLimits
 from pdsim.core.topology import Mode
 from pdsim.metrics import MetricsEndpoint, RouterMetrics, SeriesLabels
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
-from pdsim.rpc.server import add_health, bind, new_server, set_serving
+from pdsim.rpc.server import open_server, set_serving
 from router.config import RouterConfig
 from router.detokenizer import RouterTokenizer
 from router.frontend import Frontend
@@ -38,6 +38,11 @@ class RouterServer:
     def http_address(self) -> str:
         """host:port of the OpenAI-compatible API; empty when it is off."""
         return "" if self._http is None else self._http.address
+
+    @property
+    def endpoints(self) -> dict[str, str]:
+        """For the ready line: where /metrics and the HTTP API are served ("" when off)."""
+        return {"metrics": self.metrics_endpoint.address, "http": self.http_address}
 
     @property
     def pool(self) -> NodePool:
@@ -73,9 +78,7 @@ class RouterServer:
             )
         )
         limits = ModelLimits(info.max_context, info.vocab_size)
-        server = new_server()
-        health = add_health(server)
-        self.address = bind(server, config.host, config.port)
+        server, health, self.address = open_server(config.host, config.port)
         labels = SeriesLabels(config.mode.value, "router", config.metrics.instance or self.address)
         metrics = RouterMetrics(self.metrics_endpoint.registry, labels, config.slos)
         # Both APIs serve through one Frontend: the same validation, routing, cancellation and metrics.

@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from apps.servers import SERVERS
 from colocated_node.service import ColocatedNodeServer
 from decode_node.service import DecodeNodeServer
 from pdsim.core.slo import SloTable
-from pdsim.core.topology import Mode
+from pdsim.core.topology import Mode, Role
 from pdsim.engine.config import EngineConfig
 from pdsim.models.spec import ModelSpec
 from pdsim.node.config import NodeConfig
@@ -64,22 +65,23 @@ async def cluster(
     router: RouterServer | None = None
     try:
         if mode is Mode.COLOCATED:
-            nodes += [ColocatedNodeServer(config) for _ in range(workers)]
+            nodes += [SERVERS[Role.COLOCATED](config) for _ in range(workers)]
         else:
-            nodes += [PrefillNodeServer(config) for _ in range(prefill)]
-            nodes += [DecodeNodeServer(c) for c in (decode_configs or [config] * decode)]
+            nodes += [SERVERS[Role.PREFILL](config) for _ in range(prefill)]
+            nodes += [SERVERS[Role.DECODE](c) for c in (decode_configs or [config] * decode)]
         for node in nodes:
             await node.start()
         addresses = tuple(n.address for n in nodes)
-        by_role = {r: tuple(n.address for n in nodes if n.role.value == r) for r in ("colocated", "prefill", "decode")}
+        by_role = {role: tuple(n.address for n in nodes if n.role is role) for role in Role}
         router = RouterServer(
             RouterConfig(
                 mode=mode,
-                workers=by_role["colocated"],
-                prefill=by_role["prefill"],
-                decode=by_role["decode"],
+                workers=by_role[Role.COLOCATED],
+                prefill=by_role[Role.PREFILL],
+                decode=by_role[Role.DECODE],
                 policy=policy,
                 slos=slos or SloTable(),
+                port=0,
                 http_port=0 if http else None,
             )
         )

@@ -26,9 +26,11 @@ from apps.observe import ObserveConfig, start_prometheus, stop_prometheus
 from loadgen.arrivals import ArrivalKind, Arrivals
 from loadgen.runner import RunLimits
 from loadgen.spec import WorkloadSpec
+from pdsim.core.topology import Mode
 from pdsim.metrics import LATENCY_BUCKETS
 from pdsim.models.spec import ModelSpec
 from pdsim.node.config import NodeConfig
+from router.config import Policy
 
 MODES = ("colocated", "disaggregated")
 WORKLOAD = WorkloadSpec(mix="chat", arrivals=Arrivals(ArrivalKind.POISSON, rate=4.0), seed=5)
@@ -77,8 +79,8 @@ def test_every_panel_answers_and_router_histograms_agree_with_the_client(tmp_pat
     targets = tmp_path / "prometheus" / "targets"
     node = NodeConfig(model=ModelSpec("tiny"))
     specs = [
-        ClusterSpec(mode, workers=2, prefill=1, decode=1, node=node, router_port=0, routing="round-robin",
-                    slos=WORKLOAD.slo_table(), targets_dir=targets)
+        ClusterSpec(Mode(mode), workers=2, prefill=1, decode=1, node=node, router_port=0, http_port=None,
+                    routing=Policy.ROUND_ROBIN, slos=WORKLOAD.slo_table(), targets_dir=targets)
         for mode in MODES
     ]  # fmt: skip
     observe = ObserveConfig(tmp_path / "prometheus", targets, port=_free_port(), scrape_interval="1s")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from benchmarks.phases.config import PhasesConfig
-from pdsim.models.spec import ModelSpec
+from pdsim.models.flags import add_model_args, model_spec_from
 
 if TYPE_CHECKING:  # torch loads only when the benchmark runs, not when the CLI parses
     from benchmarks.phases.peaks import Peaks
@@ -33,9 +33,7 @@ def _joined(values: tuple[int, ...]) -> str:
 
 def add_phases_args(parser: argparse.ArgumentParser) -> None:
     d = PhasesConfig()
-    parser.add_argument("--model", default=d.model.model, help="a preset (tiny, small) or a local checkpoint path")
-    parser.add_argument("--device", default=d.model.device, help="cpu, cuda[:N] or mps")
-    parser.add_argument("--dtype", default=d.model.dtype, choices=["float32", "float16", "bfloat16"])
+    add_model_args(parser, d.model)
     parser.add_argument("--requests", type=int, default=d.requests, help="headline: concurrent requests")
     parser.add_argument("--input-tokens", type=int, default=d.input_tokens, help="headline: prompt tokens each")
     parser.add_argument("--output-tokens", type=int, default=d.output_tokens, help="headline: tokens generated each")
@@ -53,7 +51,7 @@ def add_phases_args(parser: argparse.ArgumentParser) -> None:
 
 def phases_config_from(args: argparse.Namespace) -> PhasesConfig:
     return PhasesConfig(
-        model=ModelSpec(args.model, args.device, args.dtype),
+        model=model_spec_from(args),
         requests=args.requests,
         input_tokens=args.input_tokens,
         output_tokens=args.output_tokens,

@@ -28,10 +28,6 @@ class Slo:
         """TPOT is not checked when it is undefined (a one-token output)."""
         return ttft <= self.ttft and (tpot is None or tpot <= self.tpot) and (self.e2el is None or e2el <= self.e2el)
 
-    def to_arg(self) -> str:
-        text = f"ttft={self.ttft:g},tpot={self.tpot:g}"
-        return text if self.e2el is None else f"{text},e2el={self.e2el:g}"
-
 
 @dataclass(frozen=True, slots=True)
 class SloTable:
@@ -53,10 +49,6 @@ class SloTable:
 
     def names(self) -> list[str]:
         return [*sorted(self.classes), DEFAULT_CLASS]
-
-    def to_args(self) -> list[str]:
-        """The `--slo` values that rebuild this table (the inverse of `parse_slo_args`)."""
-        return [self.default.to_arg(), *(f"{name}:{slo.to_arg()}" for name, slo in sorted(self.classes.items()))]
 
 
 def parse_slo(text: str) -> tuple[str | None, Slo]:

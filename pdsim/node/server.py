@@ -1,6 +1,6 @@
 """A node's gRPC server: the engine, the Node and health services, and the role's own servicer.
 
-`start()` / `stop()` let tests run several nodes in one process; the CLI wraps them in signal handling.
+`start()` / `stop()` let tests run several nodes in one process; `pdsim.rpc.serve` wraps them in a process.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pdsim.metrics import MetricsEndpoint, NodeMetrics, SeriesLabels
 from pdsim.node.config import NodeConfig
 from pdsim.node.service import InFlight, NodeService
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
-from pdsim.rpc.server import add_health, bind, new_server, set_serving
+from pdsim.rpc.server import open_server, set_serving
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,7 @@ class NodeServer:
 
     async def start(self) -> str:
         self._built = await asyncio.to_thread(build_engine, self.role, self.config.model, self.config.engine)
-        server = new_server()
-        health = add_health(server)
+        server, health, self.address = open_server(self.config.host, self.config.port)
         node = NodeService(
             self.role.value,
             self.built.info,
@@ -58,7 +57,6 @@ class NodeServer:
         )
         pb_grpc.add_NodeServicer_to_server(node, server)
         self._add_services(server)
-        self.address = bind(server, self.config.host, self.config.port)
         self._start_metrics()
         self.built.engine.start()
         await server.start()
@@ -76,6 +74,11 @@ class NodeServer:
         if self._built is not None:
             await asyncio.to_thread(self._built.engine.stop)
         await asyncio.to_thread(self.metrics_endpoint.stop)  # its server polls for shutdown every 0.5 s
+
+    @property
+    def endpoints(self) -> dict[str, str]:
+        """For the ready line: where /metrics is served ("" when off)."""
+        return {"metrics": self.metrics_endpoint.address}
 
     def load(self) -> LoadSnapshot:
         return self.built.engine.load()

@@ -57,6 +57,13 @@ def bind(server: grpc.aio.Server, host: str, port: int) -> str:
     return f"{host}:{bound}"
 
 
+def open_server(host: str, port: int) -> tuple[grpc.aio.Server, health.aio.HealthServicer, str]:
+    """A new server with the health service (NOT_SERVING until `set_serving`), bound; and its actual address."""
+    server = new_server()
+    servicer = add_health(server)
+    return server, servicer, bind(server, host, port)
+
+
 async def set_serving(servicer: health.aio.HealthServicer, serving: bool) -> None:
     status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
     await servicer.set("", status)

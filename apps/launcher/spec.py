@@ -1,0 +1,57 @@
+"""A cluster's shape: which mode, how many nodes of each role, where the router listens, how nodes are configured.
+
+Every default of `pdsim up` lives here; the command line reads them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pdsim.core.slo import SloTable
+from pdsim.core.topology import Mode, Role
+from pdsim.node.config import NodeConfig
+from router.config import DEFAULT_HTTP_PORT, DEFAULT_PORT, Policy
+
+TARGETS_DIR_ENV = "PDSIM_PROMETHEUS_TARGETS"
+
+
+def default_targets_dir() -> Path:
+    """Where clusters announce their /metrics endpoints to Prometheus (`make observe` watches it)."""
+    configured = os.environ.get(TARGETS_DIR_ENV)
+    return Path(configured) if configured else Path.home() / ".cache" / "pdsim" / "prometheus" / "targets"
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSpec:
+    mode: Mode
+    workers: int = 2  # colocated workers
+    prefill: int = 1  # prefill nodes (disaggregated)
+    decode: int = 1  # decode nodes (disaggregated)
+    node: NodeConfig = field(default_factory=NodeConfig)  # every node's config; the launcher sets cores and port
+    host: str = "127.0.0.1"  # where every process listens
+    router_port: int = DEFAULT_PORT
+    http_port: int | None = DEFAULT_HTTP_PORT  # the router's OpenAI-compatible API; None: off, 0: a free port
+    routing: Policy = Policy.LEAST_LOADED
+    startup_timeout: float = 180.0  # seconds for every process to report healthy
+    slos: SloTable = field(default_factory=SloTable)
+    targets_dir: Path | None = None  # None: no service discovery file
+
+    def __post_init__(self) -> None:
+        counts = (self.workers,) if self.mode is Mode.COLOCATED else (self.prefill, self.decode)
+        if min(counts) < 1:
+            raise ValueError(f"every pool needs at least one node, got {counts}")
+        if self.node.metrics.port != 0 or self.node.metrics.instance:
+            raise ValueError("the launcher gives every process its own free metrics port and instance label")
+        if not 0 <= self.router_port < 65536:
+            raise ValueError(f"router_port must be in [0, 65535], got {self.router_port}")
+        if self.http_port is not None and not 0 <= self.http_port < 65536:
+            raise ValueError(f"http_port must be in [0, 65535], got {self.http_port}")
+        if self.startup_timeout <= 0:
+            raise ValueError(f"startup_timeout must be > 0 seconds, got {self.startup_timeout}")
+
+    def roles(self) -> list[Role]:
+        if self.mode is Mode.COLOCATED:
+            return [Role.COLOCATED] * self.workers
+        return [Role.PREFILL] * self.prefill + [Role.DECODE] * self.decode

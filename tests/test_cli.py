@@ -1,0 +1,43 @@
+"""The command line's defaults are the dataclasses' own: with no flags, each command builds the default config."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from apps.cli import parse_args
+from apps.cli.cluster import cluster_spec_from, experiment_config_from
+from apps.experiment import ExperimentConfig
+from apps.launcher import ClusterSpec, default_targets_dir
+from apps.loadgen_cli import limits_from, workload_from
+from loadgen.runner import RunLimits
+from loadgen.spec import WorkloadSpec
+from pdsim.core.topology import Mode
+from router.config import Policy
+
+
+def test_up_with_no_flags_is_the_default_cluster() -> None:
+    spec = cluster_spec_from(parse_args(["up", "--mode", "disaggregated"]))
+    assert spec == ClusterSpec(Mode.DISAGGREGATED, targets_dir=default_targets_dir())
+    assert cluster_spec_from(parse_args(["up", "--mode", "colocated", "--no-http", "--no-metrics"])).http_port is None
+
+
+def test_make_compare_with_no_overrides_runs_the_default_experiment() -> None:
+    config, defaults = experiment_config_from(parse_args(["compare"])), ExperimentConfig()
+    assert config == dataclasses.replace(defaults, workload=defaults.workload_at(defaults.rate))
+    assert (config.model.model, config.model.dtype, config.workload.mix) == ("small", "bfloat16", "mixed")
+    assert config.rate == 3
+    assert (config.rates, config.workers, config.prefill, config.decode) == ((1, 2, 3, 4), 2, 1, 1)
+    assert (config.limits.duration, config.workload.seed) == (30, 0)
+    overridden = experiment_config_from(parse_args(["compare", "--model", "tiny", "--rates", "1,2"]))
+    assert (overridden.model.model, overridden.rates, overridden.model.dtype) == ("tiny", (1, 2), "bfloat16")
+
+
+def test_loadgen_with_no_flags_is_the_default_workload() -> None:
+    args = parse_args(["loadgen"])
+    assert (workload_from(args), limits_from(args)) == (WorkloadSpec(), RunLimits())
+
+
+def test_one_flag_name_per_meaning() -> None:
+    assert parse_args(["router", "--workers", "127.0.0.1:1", "--routing", "round-robin"]).routing is Policy.ROUND_ROBIN
+    assert parse_args(["up", "--mode", "colocated", "--routing", "round-robin"]).routing is Policy.ROUND_ROBIN
+    assert parse_args(["compare", "--routing", "round-robin"]).routing is Policy.ROUND_ROBIN
