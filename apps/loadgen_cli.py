@@ -12,6 +12,7 @@ import uvloop
 
 from loadgen.arrivals import ArrivalKind, Arrivals
 from loadgen.metrics import summarize
+from loadgen.mix import MIXES_DIR
 from loadgen.records import RequestRecord
 from loadgen.results import format_summary, write_results
 from loadgen.runner import RunLimits, fetch_model_info, run_plan
@@ -24,7 +25,8 @@ from pdsim.core.slo import Slo
 def add_workload_args(parser: argparse.ArgumentParser, spec: WorkloadSpec, limits: RunLimits) -> None:
     """The workload flags, their defaults read from `spec` and `limits`."""
     group = parser.add_argument_group("workload")
-    group.add_argument("--mix", default=spec.mix, help="a shipped mix (chat, summarize, mixed) or a TOML/YAML file")
+    shipped = ", ".join(sorted(p.stem for p in MIXES_DIR.iterdir()))
+    group.add_argument("--mix", default=spec.mix, help=f"a shipped mix ({shipped}) or a TOML/YAML file")
     traces = "azure-code, azure-conv, mooncake, sharegpt, or a file (Azure CSV, Mooncake JSONL, ShareGPT, BurstGPT)"
     group.add_argument("--trace", default=spec.trace, help=f"replay a trace instead of the mix: {traces}")
     group.add_argument("--time-scale", type=float, default=spec.time_scale, help="trace times x this")
