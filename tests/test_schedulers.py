@@ -11,7 +11,7 @@ from pdsim.core.kv_layout import KvLayout
 from pdsim.core.requests import FinishReason, SamplingParams
 from pdsim.engine.config import EngineConfig, SchedulePolicy
 from pdsim.engine.kv_store import SlotKvStore
-from pdsim.engine.model_runner import DecodeRow, PrefillRow
+from pdsim.engine.model_runner import StepInput
 from pdsim.engine.request import EngineEvent, Phase, Request, TokenOutput
 from pdsim.engine.running_batch import RunningBatch
 from pdsim.engine.schedulers import ColocatedScheduler, take_prefill_batch
@@ -27,13 +27,12 @@ class ScriptedRunner:
         self.kv = store
         self.steps: list[tuple[str, list[int]]] = []
 
-    def prefill(self, rows: Sequence[PrefillRow]) -> list[int]:
-        self.steps.append(("prefill", [r.slot for r in rows]))
-        return [7] * len(rows)
-
-    def decode(self, rows: Sequence[DecodeRow]) -> list[int]:
-        self.steps.append(("decode", [r.position for r in rows]))
-        return [7] * len(rows)
+    def run(self, step: StepInput) -> list[int]:
+        if step.chunks:
+            self.steps.append(("prefill", [r.slot for r in step.chunks]))
+        if step.decodes:
+            self.steps.append(("decode", [r.position for r in step.decodes]))
+        return [7] * (len(step.decodes) + sum(c.sampling is not None for c in step.chunks))
 
 
 def _request(name: str, prompt_len: int, max_tokens: int, events: list[tuple[str, EngineEvent]]) -> Request:
@@ -50,11 +49,7 @@ def _step(scheduler: ColocatedScheduler, runner: ScriptedRunner) -> Phase | None
     batch = scheduler.schedule()
     if batch is None:
         return None
-    if batch.phase is Phase.PREFILL:
-        tokens = runner.prefill(batch.prefill_rows())
-    else:
-        tokens = runner.decode(batch.decode_rows())
-    scheduler.postprocess(batch, tokens)
+    scheduler.postprocess(batch, runner.run(batch.step_input()))
     return batch.phase
 
 

@@ -1,8 +1,8 @@
 """The model runner: the only part of the engine that runs the model.
 
-Its interface is what the schedulers call: prefill a batch (KV goes into each row's slot, first tokens come
-back) and decode a batch (rows in slots 0..B-1, one new token each). A later emulated runner takes its step
-times from a cost model behind the same interface.
+Its interface is one method, `run(StepInput)`: compute a step's prompt chunks into their slots and append one
+token to each running decode, and return the tokens sampled. Its types are plain data (no torch), so a later
+emulated runner that sleeps for a cost-model time fits behind the same interface.
 """
 
 from __future__ import annotations
@@ -20,9 +20,12 @@ from pdsim.engine.sampler import SamplingRow, sample
 
 @dataclass(frozen=True, slots=True)
 class PrefillRow:
+    """Prompt tokens at positions `start..` of the request in `slot` (its first `start` are in the slot)."""
+
     slot: int
     prompt_ids: Sequence[int]
-    sampling: SamplingRow
+    sampling: SamplingRow | None  # None: the prompt goes on in a later step, so no token is sampled yet
+    start: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,15 +35,26 @@ class DecodeRow:
     sampling: SamplingRow
 
 
+@dataclass(frozen=True, slots=True)
+class StepInput:
+    decodes: Sequence[DecodeRow] = ()  # row b lives in slot b
+    chunks: Sequence[PrefillRow] = ()
+
+    @classmethod
+    def prefill(cls, rows: Sequence[PrefillRow]) -> StepInput:
+        return cls(chunks=rows)
+
+    @classmethod
+    def decode(cls, rows: Sequence[DecodeRow]) -> StepInput:
+        return cls(decodes=rows)
+
+
 class ModelRunner(Protocol):
     kv: SlotKvStore
 
-    def prefill(self, rows: Sequence[PrefillRow]) -> list[int]:
-        """Compute each prompt's KV into its slot; return each row's first token."""
-        ...
-
-    def decode(self, rows: Sequence[DecodeRow]) -> list[int]:
-        """Row b lives in slot b. Append each input token's KV; return each row's next token."""
+    def run(self, step: StepInput) -> list[int]:
+        """Write every new token's KV into its slot; return one token per decode row, then one per chunk
+        that has `sampling` (the chunk that ends its prompt)."""
         ...
 
 
@@ -55,7 +69,15 @@ class HfModelRunner:
         self._pad = pad_token_id
 
     @torch.inference_mode()
-    def prefill(self, rows: Sequence[PrefillRow]) -> list[int]:
+    def run(self, step: StepInput) -> list[int]:
+        if step.decodes and step.chunks:
+            raise NotImplementedError("a step mixing decodes and prompt chunks")
+        if step.chunks:
+            return self._prefill(step.chunks)
+        return self._decode(step.decodes)
+
+    def _prefill(self, rows: Sequence[PrefillRow]) -> list[int]:
+        assert all(r.start == 0 and r.sampling is not None for r in rows), "whole prompts only"
         lengths = [len(r.prompt_ids) for r in rows]
         width = max(lengths)
         ids = torch.full((len(rows), width), self._pad, dtype=torch.long)
@@ -65,10 +87,9 @@ class HfModelRunner:
         step = KvStep(self.kv, decode=False, slots=self._tensor([r.slot for r in rows]))
         hidden = self._forward(ids, positions, step)
         last = hidden[torch.arange(len(rows), device=self._device), self._tensor([n - 1 for n in lengths])]
-        return sample(self._head(last), [r.sampling for r in rows])
+        return sample(self._head(last), [r.sampling for r in rows if r.sampling is not None])
 
-    @torch.inference_mode()
-    def decode(self, rows: Sequence[DecodeRow]) -> list[int]:
+    def _decode(self, rows: Sequence[DecodeRow]) -> list[int]:
         row_positions = [r.position for r in rows]
         positions = self._tensor(row_positions)
         kv_len = max(row_positions) + 1

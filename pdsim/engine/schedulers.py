@@ -16,34 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pdsim.core.errors import DeadlineExceeded, PdsimError
+from pdsim.engine.batch import Batch
 from pdsim.engine.config import EngineConfig, SchedulePolicy
 from pdsim.engine.kv_store import SlotKvStore
-from pdsim.engine.model_runner import DecodeRow, PrefillRow
-from pdsim.engine.request import (
-    Failure,
-    Phase,
-    PrefillOutput,
-    Request,
-    TokenOutput,
-    finish_reason,
-)
+from pdsim.engine.request import Failure, PrefillOutput, Request, TokenOutput, finish_reason
 from pdsim.engine.running_batch import RunningBatch
-from pdsim.engine.sampler import SamplingRow
-
-
-@dataclass(frozen=True, slots=True)
-class Batch:
-    phase: Phase
-    requests: list[Request]
-
-    def prefill_rows(self) -> list[PrefillRow]:
-        return [PrefillRow(r.slot, r.prompt_ids, SamplingRow(r.params, r.seed, 0)) for r in self.requests]
-
-    def decode_rows(self) -> list[DecodeRow]:
-        return [
-            DecodeRow(r.output_ids[-1], r.num_cached, SamplingRow(r.params, r.seed, len(r.output_ids)))
-            for r in self.requests
-        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,11 +150,14 @@ class _DecodingScheduler(Scheduler):
         self.running = RunningBatch(store)
 
     def postprocess(self, batch: Batch, tokens: Sequence[int]) -> None:
-        assert batch.phase is Phase.DECODE
         # Count every row's new KV before anyone leaves: leaving moves another row's tokens.
-        for request in batch.requests:
+        for request in batch.decodes:
             request.num_cached += 1
-        self._apply(batch.requests, tokens)
+        for chunk in batch.chunks:
+            chunk.request.num_cached = chunk.start + chunk.length
+            if chunk.last:
+                self.running.join(chunk.request)
+        self._apply(batch.sampled, tokens)
 
     def _apply(self, requests: Sequence[Request], tokens: Sequence[int]) -> None:
         for request, token in zip(requests, tokens, strict=True):
@@ -188,7 +168,7 @@ class _DecodingScheduler(Scheduler):
         return [*self.waiting, *self.running.requests]
 
     def _decode_batch(self) -> Batch | None:
-        return Batch(Phase.DECODE, list(self.running.requests)) if self.running else None
+        return Batch(decodes=list(self.running.requests)) if self.running else None
 
     def abort(self, request_id: str) -> None:
         if self._remove_waiting(request_id) is None:
@@ -214,17 +194,8 @@ class ColocatedScheduler(_DecodingScheduler):
             batch = self._take_prefill_batch(self.running.free_slots)
             for i, request in enumerate(batch):
                 request.slot = len(self.running) + i
-            return Batch(Phase.PREFILL, batch)
+            return Batch.prefill(batch)
         return self._decode_batch()
-
-    def postprocess(self, batch: Batch, tokens: Sequence[int]) -> None:
-        if batch.phase is Phase.DECODE:
-            super().postprocess(batch, tokens)
-            return
-        for request in batch.requests:
-            request.num_cached = request.prompt_len
-            self.running.join(request)
-        self._apply(batch.requests, tokens)
 
 
 class DecodeScheduler(_DecodingScheduler):
@@ -273,10 +244,10 @@ class PrefillScheduler(Scheduler):
         batch = self._take_prefill_batch(len(self.free_slots))
         for request in batch:
             request.slot = self.free_slots.pop()
-        return Batch(Phase.PREFILL, batch)
+        return Batch.prefill(batch)
 
     def postprocess(self, batch: Batch, tokens: Sequence[int]) -> None:
-        for request, token in zip(batch.requests, tokens, strict=True):
+        for request, token in zip(batch.sampled, tokens, strict=True):
             request.num_cached = request.prompt_len
             request.output_ids.append(token)
             reason = finish_reason(request, self.eos_token_ids, self.max_context)
