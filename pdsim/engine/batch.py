@@ -66,9 +66,8 @@ class Batch:
 
     @property
     def padded_tokens(self) -> int:
-        """Tokens the model runs: prompts are right-padded to the longest one."""
-        width = max((c.length for c in self.chunks), default=0)
-        return len(self.chunks) * width + self.decode_tokens
+        """Tokens the model runs: prompts are packed without padding, so every token is real."""
+        return self.prefill_tokens + self.decode_tokens
 
     def step_input(self) -> StepInput:
         decodes = [

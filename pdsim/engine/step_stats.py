@@ -21,7 +21,9 @@ log = logging.getLogger(__name__)
 class StepStats:
     phase: Phase
     batch_size: int
-    num_tokens: int  # prompt tokens computed (prefill) or tokens generated (decode)
+    prefill_tokens: int  # prompt tokens computed (a mixed step counts both kinds)
+    decode_tokens: int  # tokens of running decodes computed, one per decoding request
+    generated: int  # tokens sampled: one per decode, and a first token per prompt that completed
     padded_tokens: int  # tokens the model actually ran, padding included
     started_at: float  # time.time()
     seconds: float
@@ -54,11 +56,12 @@ class Observers:
 
     def notify(self, batch: Batch, clock: StepClock, scheduler: Scheduler) -> None:
         """Report a step that has run and been postprocessed, with the scheduler's state after it."""
-        num_tokens = batch.decode_tokens if batch.phase is Phase.DECODE else batch.prefill_tokens
         stats = StepStats(
             batch.phase,
             len(batch.requests),
-            num_tokens,
+            batch.prefill_tokens,
+            batch.decode_tokens,
+            len(batch.sampled),
             batch.padded_tokens,
             clock.started_at,
             clock.seconds,
