@@ -134,6 +134,8 @@ ROWS = (
                   "percentunit", (_rate("pdsim_busy_seconds_total", "mode, role, instance, phase"),)),
             Panel("Step time", "Engine step time by phase, p50 and p99", "s",
                   _quantiles("pdsim_step_seconds", "mode, phase")),
+            Panel("Step tokens", "Tokens per second computed by engine steps, by kind: prompt or running decode",
+                  "short", (_rate("pdsim_step_tokens_total", "mode, role, instance, kind"),)),
             Panel("Queue time", "Time a request waits on a worker before its first step there, p50 and p99", "s",
                   _quantiles("pdsim_request_queue_time_seconds", "mode, role")),
         ),

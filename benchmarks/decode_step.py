@@ -16,7 +16,7 @@ from transformers import AutoModelForCausalLM, DynamicCache
 
 from benchmarks.phases.timing import GREEDY
 from pdsim.engine.build import build_runner, load_engine_model
-from pdsim.engine.model_runner import DecodeRow, HfModelRunner, PrefillRow
+from pdsim.engine.model_runner import DecodeRow, HfModelRunner, PrefillRow, StepInput
 from pdsim.models.dtypes import torch_dtype
 from pdsim.models.loading import resolve_model_path
 from pdsim.models.spec import ModelSpec
@@ -25,12 +25,12 @@ from pdsim.models.spec import ModelSpec
 def time_ours(runner: HfModelRunner, batch: int, context: int, steps: int) -> list[float]:
     prompt = [1] * context
     for slot in range(batch):  # one row at a time: the KV store is filled exactly as the engine fills it
-        runner.prefill([PrefillRow(slot, prompt, GREEDY)])
+        runner.run(StepInput.prefill([PrefillRow(slot, prompt, GREEDY)]))
     times = []
     for step in range(steps):
         rows = [DecodeRow(2, context + step, GREEDY) for _ in range(batch)]
         started = time.perf_counter()
-        runner.decode(rows)
+        runner.run(StepInput.decode(rows))
         times.append(time.perf_counter() - started)
     return times
 

@@ -81,6 +81,23 @@ class MetricsEndpoint:
             self._server = None
 
 
+class StepFacts(Protocol):
+    """One engine step (the engine's `StepStats` is one); a mixed step computes prompt and decode tokens."""
+
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def prefill_tokens(self) -> int: ...
+    @property
+    def decode_tokens(self) -> int: ...
+    @property
+    def generated(self) -> int: ...
+    @property
+    def seconds(self) -> float: ...
+    @property
+    def queue_seconds(self) -> Sequence[float]: ...
+
+
 class LoadFacts(Protocol):
     """What a node holds right now, read when Prometheus scrapes (the engine's `LoadSnapshot` is one)."""
 
@@ -153,6 +170,13 @@ class NodeMetrics:
         self._generation_tokens = Counter(
             "pdsim_generation_tokens", "Tokens generated on this node", LABELS, registry=registry
         ).labels(*base)
+        step_tokens = Counter(
+            "pdsim_step_tokens",
+            "Tokens the engine's steps computed, by kind: prompt (prefill) or running decode",
+            (*LABELS, "kind"),
+            registry=registry,
+        )
+        self._step_tokens = {kind: step_tokens.labels(*base, kind) for kind in ("prefill", "decode")}
         kv_bytes = Counter(
             "pdsim_kv_transfer_bytes", "KV cache bytes moved, by direction", direction, registry=registry
         )
@@ -167,24 +191,21 @@ class NodeMetrics:
         self._kv_seconds = {d: kv_seconds.labels(*base, d) for d in kv_directions}
         self._phases = {
             name: (step_seconds.labels(*base, name), batch_size.labels(*base, name), busy.labels(*base, name))
-            for name in ("prefill", "decode")
+            for name in ("prefill", "decode", "mixed")
         }
         registry.register(_LoadCollector(labels, load))
 
-    def step(
-        self, phase: str, batch_size: int, num_tokens: int, seconds: float, queue_seconds: Sequence[float]
-    ) -> None:
-        """One engine step; a prefill step computes `num_tokens` prompt tokens and one new token per request."""
+    def step(self, phase: str, stats: StepFacts) -> None:
+        """One engine step of `phase`: prefill, decode or mixed (decodes and prompt chunks in one forward)."""
         step_seconds, batch, busy = self._phases[phase]
-        step_seconds.observe(seconds)
-        batch.observe(batch_size)
-        busy.inc(seconds)
-        if phase == "prefill":
-            self._prompt_tokens.inc(num_tokens)
-            self._generation_tokens.inc(batch_size)
-        else:
-            self._generation_tokens.inc(num_tokens)
-        for waited in queue_seconds:
+        step_seconds.observe(stats.seconds)
+        batch.observe(stats.batch_size)
+        busy.inc(stats.seconds)
+        self._prompt_tokens.inc(stats.prefill_tokens)
+        self._generation_tokens.inc(stats.generated)
+        self._step_tokens["prefill"].inc(stats.prefill_tokens)
+        self._step_tokens["decode"].inc(stats.decode_tokens)
+        for waited in stats.queue_seconds:
             self._queue_seconds.observe(waited)
 
     def kv_transfer(self, direction: str, num_bytes: int, seconds: float) -> None:

@@ -84,6 +84,10 @@ def test_disaggregated_metrics_count_exactly_what_was_sent() -> None:
             for node in (on_prefill, on_decode):
                 assert value(node, "pdsim_request_queue_time_seconds_count") == sent
             assert value(on_prefill, "pdsim_busy_seconds_total", phase="prefill") > 0
+            assert value(on_prefill, "pdsim_step_tokens_total", kind="prefill") == sum(PROMPTS)
+            assert value(on_prefill, "pdsim_step_tokens_total", kind="decode") == 0
+            assert value(on_decode, "pdsim_step_tokens_total", kind="decode") == tokens - sent
+            assert value(on_decode, "pdsim_step_tokens_total", kind="prefill") == 0
             assert value(on_prefill, "pdsim_step_seconds_count", phase="decode") == 0
             assert value(on_decode, "pdsim_kv_held_bytes") == 0
             assert value(on_decode, "pdsim_kv_capacity_bytes") > 0
@@ -107,6 +111,10 @@ def test_colocated_workers_in_one_process_keep_their_own_series_and_cancels_are_
                 assert value(samples, "pdsim_step_seconds_count", phase="prefill") >= 1  # round-robin: both served
             assert sum(value(w, "pdsim_generation_tokens_total") for w in workers) == len(PROMPTS) * MAX_TOKENS
             assert sum(value(w, "pdsim_prompt_tokens_total") for w in workers) == sum(PROMPTS)
+            # Every prompt token computed once (packed, no padding); every token after the first is a decode row.
+            assert sum(value(w, "pdsim_step_tokens_total", kind="prefill") for w in workers) == sum(PROMPTS)
+            decoded = sum(value(w, "pdsim_step_tokens_total", kind="decode") for w in workers)
+            assert decoded == len(PROMPTS) * (MAX_TOKENS - 1)
 
             # A client that leaves mid-stream is a cancelled request, not a completed one.
             long = pb.GenerateRequest(token_ids=pb.TokenIds(ids=[3, 4]), sampling=sampling(500))

@@ -11,7 +11,7 @@ from pdsim.core.kv_layout import KvLayout
 from pdsim.core.requests import FinishReason, SamplingParams
 from pdsim.engine.config import EngineConfig, SchedulePolicy
 from pdsim.engine.kv_store import SlotKvStore
-from pdsim.engine.model_runner import DecodeRow, PrefillRow
+from pdsim.engine.model_runner import StepInput
 from pdsim.engine.request import EngineEvent, Phase, Request, TokenOutput
 from pdsim.engine.running_batch import RunningBatch
 from pdsim.engine.schedulers import ColocatedScheduler, take_prefill_batch
@@ -27,13 +27,12 @@ class ScriptedRunner:
         self.kv = store
         self.steps: list[tuple[str, list[int]]] = []
 
-    def prefill(self, rows: Sequence[PrefillRow]) -> list[int]:
-        self.steps.append(("prefill", [r.slot for r in rows]))
-        return [7] * len(rows)
-
-    def decode(self, rows: Sequence[DecodeRow]) -> list[int]:
-        self.steps.append(("decode", [r.position for r in rows]))
-        return [7] * len(rows)
+    def run(self, step: StepInput) -> list[int]:
+        if step.chunks:
+            self.steps.append(("prefill", [r.slot for r in step.chunks]))
+        if step.decodes:
+            self.steps.append(("decode", [r.position for r in step.decodes]))
+        return [7] * (len(step.decodes) + sum(c.sampling is not None for c in step.chunks))
 
 
 def _request(name: str, prompt_len: int, max_tokens: int, events: list[tuple[str, EngineEvent]]) -> Request:
@@ -50,11 +49,7 @@ def _step(scheduler: ColocatedScheduler, runner: ScriptedRunner) -> Phase | None
     batch = scheduler.schedule()
     if batch is None:
         return None
-    if batch.phase is Phase.PREFILL:
-        tokens = runner.prefill(batch.prefill_rows())
-    else:
-        tokens = runner.decode(batch.decode_rows())
-    scheduler.postprocess(batch, tokens)
+    scheduler.postprocess(batch, runner.run(batch.step_input()))
     return batch.phase
 
 
@@ -101,15 +96,16 @@ def test_requests_finish_on_max_tokens_and_eos_and_free_their_slots() -> None:
     assert scheduler.load().kv_bytes_held == 0 and scheduler.load().running == 0
 
 
-def test_prefill_batch_respects_the_padded_token_budget() -> None:
+def test_prefill_batch_budget_counts_real_tokens() -> None:
     events: list[tuple[str, EngineEvent]] = []
 
     def lengths(budget: int, prompts: Sequence[int], free_slots: int = 8) -> list[int]:
         waiting = deque(_request(str(i), n, 1, events) for i, n in enumerate(prompts))
         return [r.prompt_len for r in take_prefill_batch(waiting, budget, free_slots)]
 
-    assert lengths(30, [8, 8, 10, 3]) == [8, 8, 10]  # 3 rows padded to 10 = 30 tokens
-    assert lengths(29, [8, 8, 10, 3]) == [8, 8]
+    assert lengths(29, [8, 8, 10, 3]) == [8, 8, 10, 3]  # packed: 29 tokens, no padding
+    assert lengths(28, [8, 8, 10, 3]) == [8, 8, 10]
+    assert lengths(30, [2, 20, 2, 2]) == [2, 20, 2, 2]  # padded, these would have cost 4 x 20 = 80
     assert lengths(5, [40, 1]) == [40]  # a prompt over the budget still runs, alone
     assert lengths(100, [1, 1, 1], free_slots=2) == [1, 1]
 
@@ -120,7 +116,8 @@ def test_leaving_the_running_batch_moves_the_last_request_and_its_kv() -> None:
     requests = []
     for slot in range(3):
         request = Request(str(slot), SamplingParams(), 0, lambda e: None, prompt_ids=[1])
-        request.slot, request.num_cached = slot, 4
+        batch.admit(request)
+        request.num_cached = 4
         store.keys[0][slot, :, :4] = float(slot + 1)
         batch.join(request)
         requests.append(request)
@@ -128,3 +125,26 @@ def test_leaving_the_running_batch_moves_the_last_request_and_its_kv() -> None:
     assert [r.request_id for r in batch.requests] == ["2", "1"]
     assert requests[2].slot == 0
     assert torch.all(store.keys[0][0, :, :4] == 3.0)
+
+
+def test_chunked_steps_run_every_decode_and_fill_the_rest_with_prompt_chunks() -> None:
+    events: list[tuple[str, EngineEvent]] = []
+    store = SlotKvStore(LAYOUT, 4, 64, "cpu")
+    config = EngineConfig(max_batch=4, policy=SchedulePolicy.CHUNKED, step_token_budget=4)
+    scheduler, runner = ColocatedScheduler(store, config, frozenset(), max_context=64), ScriptedRunner(store)
+    scheduler.add(_request("a", 3, 10, events))
+    scheduler.add(_request("b", 9, 10, events))
+    for _ in range(4):
+        _step(scheduler, runner)
+    assert runner.steps == [
+        ("prefill", [0, 1]),  # a whole (3 tokens) and b's first token
+        ("prefill", [1]),  # b's next 3 tokens and a's decode, in one step
+        ("decode", [3]),
+        ("prefill", [1]),
+        ("decode", [4]),
+        ("prefill", [1]),  # b's last 2 tokens: its first token is sampled in this step
+        ("decode", [5]),
+    ]
+    assert [name for name, e in events] == ["a", "a", "a", "a", "b"]
+    assert _step(scheduler, runner) is Phase.DECODE  # both decode: 2 tokens, nothing waits
+    assert runner.steps[-1] == ("decode", [6, 9])

@@ -25,6 +25,10 @@ class PhasesConfig:
     prefill_batches: tuple[int, ...] = (1, 4, 16)
     prefill_lengths: tuple[int, ...] = (32, 128, 512)
     repeats: int = 3  # timed prefills per point; the median counts
+    # The mixed-step sweep: B decodes at `mixed_context` plus a C-token prompt chunk, in one forward vs two.
+    mixed_decodes: tuple[int, ...] = (8, 16)
+    mixed_chunks: tuple[int, ...] = (64, 256, 1024)
+    mixed_context: int = 512
     # On a CPU, one pdsim node gets one core and one torch thread (`pdsim.engine.build.pin_cpus`): the same here,
     # so the figures are what one CPU "device" of a pdsim cluster delivers. Ignored by GPUs.
     threads: int = 1
@@ -40,17 +44,25 @@ class PhasesConfig:
             raise ValueError(f"output_tokens must be >= 2 (token 1 comes from the prefill), got {self.output_tokens}")
         if self.warmup < 0:
             raise ValueError(f"warmup must be >= 0, got {self.warmup}")
-        for name in ("batches", "prefill_batches", "prefill_lengths"):
+        for name in ("batches", "prefill_batches", "prefill_lengths", "mixed_decodes", "mixed_chunks"):
             values = getattr(self, name)
             if not values or min(values) <= 0:
                 raise ValueError(f"{name} must be one or more numbers > 0, got {values}")
+        if self.mixed_context < 0:
+            raise ValueError(f"mixed_context must be >= 0, got {self.mixed_context}")
         if not self.contexts or min(self.contexts) < 0:
             raise ValueError(f"contexts must be one or more numbers >= 0, got {self.contexts}")
 
     @property
     def kv_slots(self) -> int:
-        return max(self.requests, *self.batches, *self.prefill_batches)
+        return max(self.requests, *self.batches, *self.prefill_batches, max(self.mixed_decodes) + 1)
 
     @property
     def kv_tokens(self) -> int:
-        return max(self.input_tokens + self.output_tokens, max(self.contexts) + 1, *self.prefill_lengths)
+        return max(
+            self.input_tokens + self.output_tokens,
+            max(self.contexts) + 1,
+            *self.prefill_lengths,
+            self.mixed_context + 1,
+            *self.mixed_chunks,
+        )

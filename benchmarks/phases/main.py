@@ -43,6 +43,9 @@ def add_phases_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prefill-batches", type=_ints, default=_joined(d.prefill_batches))
     parser.add_argument("--prefill-lengths", type=_ints, default=_joined(d.prefill_lengths))
     parser.add_argument("--repeats", type=int, default=d.repeats, help="prefill sweep: timed prefills per point")
+    parser.add_argument("--mixed-decodes", type=_ints, default=_joined(d.mixed_decodes), help="mixed sweep: decodes")
+    parser.add_argument("--mixed-chunks", type=_ints, default=_joined(d.mixed_chunks), help="mixed sweep: chunk sizes")
+    parser.add_argument("--mixed-context", type=int, default=d.mixed_context, help="mixed sweep: decodes' context")
     parser.add_argument("--threads", type=int, default=d.threads, help="CPU: torch threads (a pdsim node uses 1)")
     parser.add_argument("--matmul-size", type=int, default=d.matmul_size, help="compute roof: n x n matmul")
     parser.add_argument("--copy-mib", type=int, default=d.copy_mib, help="memory roof: MiB copied")
@@ -61,6 +64,9 @@ def phases_config_from(args: argparse.Namespace) -> PhasesConfig:
         prefill_batches=args.prefill_batches,
         prefill_lengths=args.prefill_lengths,
         repeats=args.repeats,
+        mixed_decodes=args.mixed_decodes,
+        mixed_chunks=args.mixed_chunks,
+        mixed_context=args.mixed_context,
         threads=args.threads,
         matmul_size=args.matmul_size,
         copy_mib=args.copy_mib,
@@ -74,6 +80,7 @@ def run_phases(config: PhasesConfig, log: Callable[[str], object] = print) -> di
 
     from benchmarks.phases import report
     from benchmarks.phases.costs import ModelShape
+    from benchmarks.phases.mixed import format_mixed, mixed_point
     from benchmarks.phases.peaks import device_name, measure_peaks, spec_peaks
     from benchmarks.phases.roofline_plot import plot_roofline
     from benchmarks.phases.timing import PhaseTimer
@@ -124,6 +131,8 @@ def run_phases(config: PhasesConfig, log: Callable[[str], object] = print) -> di
     prefill = [timer.prefill_point(b, n, c.repeats) for n in c.prefill_lengths for b in c.prefill_batches]
     log(f"decode sweep: batches {_joined(c.batches)} x contexts {_joined(c.contexts)} ...")
     decode = [timer.decode_point(b, n, c.steps, c.warmup) for n in c.contexts for b in c.batches]
+    log(f"mixed sweep: {_joined(c.mixed_decodes)} decodes x chunks {_joined(c.mixed_chunks)} ...")
+    mixed = [mixed_point(runner, b, n, c.mixed_context, c.repeats) for b in c.mixed_decodes for n in c.mixed_chunks]
 
     measured = first.best(peaks("after"))
     log(
@@ -151,6 +160,7 @@ def run_phases(config: PhasesConfig, log: Callable[[str], object] = print) -> di
         "headline": report.headline_record(headline, measured, spec),
         "prefill": [report.point_record(p, measured, spec) for p in prefill],
         "decode": [report.point_record(p, measured, spec) for p in decode],
+        "mixed": [p.record() for p in mixed],
         "claims": report.claims(headline, decode),
     }
     c.output.mkdir(parents=True, exist_ok=True)
@@ -162,6 +172,8 @@ def run_phases(config: PhasesConfig, log: Callable[[str], object] = print) -> di
     log(report.format_table([results["headline"]["prefill"], results["headline"]["decode"]]))
     log("")
     log(report.format_table(results["prefill"] + results["decode"]))
+    log("")
+    log(format_mixed(mixed))
     log("")
     log(report.format_claims(results["claims"]))
     log(f"\nresults: {c.output / 'results.json'}, {c.output / 'roofline.png'}")

@@ -19,7 +19,7 @@ import torch
 from benchmarks.phases.costs import Cost, ModelShape, decode_cost, prefill_cost
 from benchmarks.phases.peaks import timed
 from pdsim.core.requests import SamplingParams
-from pdsim.engine.model_runner import DecodeRow, HfModelRunner, PrefillRow
+from pdsim.engine.model_runner import DecodeRow, HfModelRunner, PrefillRow, StepInput
 from pdsim.engine.sampler import SamplingRow
 
 # Every benchmark samples greedily: the cheapest sampling, so the timings are the model's.
@@ -145,10 +145,10 @@ class PhaseTimer:
         self._check_fits(batch, length)
         prompts = torch.randint(0, self.shape.vocab, (batch, length), generator=self._tokens).tolist()
         rows = [PrefillRow(slot, prompt, GREEDY) for slot, prompt in enumerate(prompts)]
-        return timed(lambda: self.runner.prefill(rows), self._device)
+        return timed(lambda: self.runner.run(StepInput.prefill(rows)), self._device)
 
     def _timed_decode(self, rows: list[DecodeRow]) -> tuple[list[int], float]:
-        return timed(lambda: self.runner.decode(rows), self._device)
+        return timed(lambda: self.runner.run(StepInput.decode(rows)), self._device)
 
     def _check_fits(self, batch: int, tokens: int) -> None:
         kv = self.runner.kv

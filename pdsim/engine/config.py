@@ -1,4 +1,4 @@
-"""Engine configuration: batch limits, prefill budget, scheduling policy, KV staging and lease."""
+"""Engine configuration: batch limits, token budgets, scheduling policy, KV staging and lease."""
 
 from __future__ import annotations
 
@@ -12,13 +12,18 @@ class SchedulePolicy(Enum):
     # Waiting prompts are prefilled only when nothing is decoding: decodes never stall behind a prefill,
     # at the cost of time to first token.
     DECODE_FIRST = "decode-first"
+    # Every step runs all decodes plus the next chunk of waiting prompts in one forward, within
+    # `step_token_budget` tokens: a long prompt never stalls the decodes for longer than one step.
+    CHUNKED = "chunked"
 
 
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
     max_batch: int = 16  # KV slots: requests that can hold KV at once (and so the largest decode batch)
-    prefill_token_budget: int = 4096  # padded prompt tokens one prefill step may compute
-    policy: SchedulePolicy = SchedulePolicy.PREFILL_FIRST
+    prefill_token_budget: int = 4096  # prompt tokens one prefill step may compute (packed: no padding)
+    policy: SchedulePolicy = SchedulePolicy.CHUNKED  # colocated only
+    # chunked: tokens one step computes, decodes first (one each), prompt chunks in the rest. PLACEHOLDER
+    step_token_budget: int = 256
     max_waiting: int = 1024  # queued requests beyond this are refused with RESOURCE_EXHAUSTED
     kv_lease_seconds: float = 30.0  # decode: pushed KV that no Decode claims in this time is freed
     staging_tokens: int | None = None  # decode: KV tokens that may wait for a Decode; default 4 contexts
@@ -28,6 +33,8 @@ class EngineConfig:
             raise ValueError(f"max_batch must be > 0, got {self.max_batch}")
         if self.prefill_token_budget <= 0:
             raise ValueError(f"prefill_token_budget must be > 0, got {self.prefill_token_budget}")
+        if self.step_token_budget <= 0:
+            raise ValueError(f"step_token_budget must be > 0, got {self.step_token_budget}")
         if self.max_waiting <= 0:
             raise ValueError(f"max_waiting must be > 0, got {self.max_waiting}")
         if self.kv_lease_seconds <= 0:

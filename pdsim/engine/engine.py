@@ -12,32 +12,21 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from pdsim.core.errors import PdsimError, ResourceExhausted, Unavailable
+from pdsim.engine.batch import Batch
 from pdsim.engine.model_runner import ModelRunner
-from pdsim.engine.request import Phase, Request
-from pdsim.engine.schedulers import Batch, LoadSnapshot, Scheduler
+from pdsim.engine.request import Request
+from pdsim.engine.schedulers import LoadSnapshot, Scheduler
+from pdsim.engine.step_stats import Observers, StepClock, StepObserver, StepStats
+
+__all__ = ["Engine", "StepObserver", "StepStats"]
 
 log = logging.getLogger(__name__)
 
 _IDLE_POLL_SECONDS = 0.1  # how often an idle engine wakes to expire queued requests' deadlines
 
 
-@dataclass(frozen=True, slots=True)
-class StepStats:
-    phase: Phase
-    batch_size: int
-    num_tokens: int  # prompt tokens computed (prefill) or tokens generated (decode)
-    padded_tokens: int  # tokens the model actually ran, padding included
-    started_at: float  # time.time()
-    seconds: float
-    waiting: int  # queued after the step
-    running: int
-    queue_seconds: tuple[float, ...] = ()  # time in the queue of each request that left it for this step
-
-
-StepObserver = Callable[[StepStats], None]
 _Command = Callable[[Scheduler], None]
 
 
@@ -47,7 +36,7 @@ class Engine:
         self.scheduler = scheduler
         self.max_waiting = max_waiting
         self.steps = 0
-        self._observers: list[StepObserver] = []
+        self._observers = Observers()
         self._inbox: queue.SimpleQueue[_Command | None] = queue.SimpleQueue()
         self._admission = threading.Lock()
         self._submitted = 0  # requests handed to the inbox that the scheduler has not queued yet
@@ -63,7 +52,7 @@ class Engine:
             self._thread.join(timeout)
 
     def add_observer(self, observer: StepObserver) -> None:
-        self._observers.append(observer)
+        self._observers.add(observer)
 
     def submit(self, request: Request) -> None:
         if not self._thread.is_alive():
@@ -118,36 +107,19 @@ class Engine:
         return False
 
     def _step(self, batch: Batch) -> None:
-        started_at, t0 = time.time(), time.perf_counter()
+        clock = StepClock()
+        tokens = self._run(batch)
+        if tokens is not None:
+            clock.stop()
+            self.scheduler.postprocess(batch, tokens)
+            self.steps += 1
+            self._observers.notify(batch, clock, self.scheduler)
+
+    def _run(self, batch: Batch) -> list[int] | None:
+        """The step's tokens, or None when the step failed and its requests were failed with it."""
         try:
-            if batch.phase is Phase.PREFILL:
-                rows = batch.prefill_rows()
-                tokens = self.runner.prefill(rows)
-                num_tokens = sum(len(r.prompt_ids) for r in rows)
-                padded = len(rows) * max(len(r.prompt_ids) for r in rows)
-            else:
-                tokens = self.runner.decode(batch.decode_rows())
-                num_tokens = padded = len(batch.requests)
+            return self.runner.run(batch.step_input())
         except Exception as exc:  # a failed step must not kill the node: fail its requests instead
             log.exception("%s step failed", batch.phase.value)
             self.scheduler.fail(batch, PdsimError(f"{batch.phase.value} step failed: {exc}"))
-            return
-        seconds = time.perf_counter() - t0
-        self.scheduler.postprocess(batch, tokens)
-        self.steps += 1
-        stats = StepStats(
-            batch.phase,
-            len(batch.requests),
-            num_tokens,
-            padded,
-            started_at,
-            seconds,
-            len(self.scheduler.waiting),
-            self.scheduler.num_running,
-            self.scheduler.take_queue_seconds(),
-        )
-        for observer in self._observers:
-            try:
-                observer(stats)
-            except Exception:  # a broken observer (metrics, tests) must not stop serving
-                log.exception("step observer failed")
+            return None

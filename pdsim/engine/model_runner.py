@@ -1,8 +1,8 @@
 """The model runner: the only part of the engine that runs the model.
 
-Its interface is what the schedulers call: prefill a batch (KV goes into each row's slot, first tokens come
-back) and decode a batch (rows in slots 0..B-1, one new token each). A later emulated runner takes its step
-times from a cost model behind the same interface.
+Its interface is one method, `run(StepInput)`: compute a step's prompt chunks into their slots and append one
+token to each running decode, and return the tokens sampled. Its types are plain data (no torch), so a later
+emulated runner that sleeps for a cost-model time fits behind the same interface.
 """
 
 from __future__ import annotations
@@ -13,16 +13,19 @@ from typing import Protocol
 
 import torch
 
-from pdsim.engine.attention import KvStep
+from pdsim.engine.attention import KvStep, Segment
 from pdsim.engine.kv_store import SlotKvStore
 from pdsim.engine.sampler import SamplingRow, sample
 
 
 @dataclass(frozen=True, slots=True)
 class PrefillRow:
+    """Prompt tokens at positions `start..` of the request in `slot` (its first `start` are in the slot)."""
+
     slot: int
     prompt_ids: Sequence[int]
-    sampling: SamplingRow
+    sampling: SamplingRow | None  # None: the prompt goes on in a later step, so no token is sampled yet
+    start: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,60 +35,85 @@ class DecodeRow:
     sampling: SamplingRow
 
 
+@dataclass(frozen=True, slots=True)
+class StepInput:
+    decodes: Sequence[DecodeRow] = ()  # row b lives in slot b
+    chunks: Sequence[PrefillRow] = ()
+
+    @classmethod
+    def prefill(cls, rows: Sequence[PrefillRow]) -> StepInput:
+        return cls(chunks=rows)
+
+    @classmethod
+    def decode(cls, rows: Sequence[DecodeRow]) -> StepInput:
+        return cls(decodes=rows)
+
+
 class ModelRunner(Protocol):
     kv: SlotKvStore
 
-    def prefill(self, rows: Sequence[PrefillRow]) -> list[int]:
-        """Compute each prompt's KV into its slot; return each row's first token."""
-        ...
-
-    def decode(self, rows: Sequence[DecodeRow]) -> list[int]:
-        """Row b lives in slot b. Append each input token's KV; return each row's next token."""
+    def run(self, step: StepInput) -> list[int]:
+        """Write every new token's KV into its slot; return one token per decode row, then one per chunk
+        that has `sampling` (the chunk that ends its prompt)."""
         ...
 
 
 class HfModelRunner:
     """Runs a Hugging Face causal LM loaded with `attn_implementation="pdsim"`."""
 
-    def __init__(self, model: torch.nn.Module, kv: SlotKvStore, pad_token_id: int = 0) -> None:
+    def __init__(self, model: torch.nn.Module, kv: SlotKvStore) -> None:
         self.kv = kv
         self._device = next(model.parameters()).device
         self._body: torch.nn.Module = model.base_model  # type: ignore[assignment]
         self._head: torch.nn.Module = model.get_output_embeddings()  # type: ignore[operator]
-        self._pad = pad_token_id
 
     @torch.inference_mode()
-    def prefill(self, rows: Sequence[PrefillRow]) -> list[int]:
-        lengths = [len(r.prompt_ids) for r in rows]
-        width = max(lengths)
-        ids = torch.full((len(rows), width), self._pad, dtype=torch.long)
-        for b, row in enumerate(rows):
-            ids[b, : lengths[b]] = torch.as_tensor(row.prompt_ids, dtype=torch.long)
-        positions = torch.arange(width).expand(len(rows), width)
-        step = KvStep(self.kv, decode=False, slots=self._tensor([r.slot for r in rows]))
-        hidden = self._forward(ids, positions, step)
-        last = hidden[torch.arange(len(rows), device=self._device), self._tensor([n - 1 for n in lengths])]
-        return sample(self._head(last), [r.sampling for r in rows])
+    def run(self, step: StepInput) -> list[int]:
+        if not step.chunks:
+            return self._decode(step.decodes)
+        return self._packed(step)
 
-    @torch.inference_mode()
-    def decode(self, rows: Sequence[DecodeRow]) -> list[int]:
+    def _decode(self, rows: Sequence[DecodeRow]) -> list[int]:
+        """A decode-only step keeps the `[B, 1]` layout: one token per row, nothing to pack."""
+        step = self._decode_step(rows)
+        ids = torch.tensor([[r.input_token] for r in rows], dtype=torch.long)
+        hidden = self._forward(ids, torch.tensor([[r.position] for r in rows]), step)
+        return sample(self._head(hidden[:, -1]), [r.sampling for r in rows])
+
+    def _packed(self, step: StepInput) -> list[int]:
+        """Decode rows and prompt chunks as one `[1, tokens]` sequence with no padding."""
+        ids = [r.input_token for r in step.decodes]
+        positions = [r.position for r in step.decodes]
+        segments: list[Segment] = []
+        sampled = list(range(len(ids)))  # where each sampled token's hidden state sits
+        for chunk in step.chunks:
+            offset, length = len(ids), len(chunk.prompt_ids)
+            ids.extend(chunk.prompt_ids)
+            positions.extend(range(chunk.start, chunk.start + length))
+            segments.append(Segment(chunk.slot, chunk.start, offset, length, self._prefix_mask(chunk.start, length)))
+            if chunk.sampling is not None:
+                sampled.append(offset + length - 1)
+        base = self._decode_step(step.decodes) if step.decodes else KvStep(self.kv)
+        kv_step = KvStep(self.kv, base.decodes, base.positions, base.kv_len, base.mask, tuple(segments))
+        hidden = self._forward(torch.tensor([ids]), torch.tensor([positions]), kv_step)
+        rows = [r.sampling for r in step.decodes] + [c.sampling for c in step.chunks if c.sampling is not None]
+        return sample(self._head(hidden[0, self._tensor(sampled)]), rows)
+
+    def _decode_step(self, rows: Sequence[DecodeRow]) -> KvStep:
         row_positions = [r.position for r in rows]
         positions = self._tensor(row_positions)
         kv_len = max(row_positions) + 1
         mask = None
         if min(row_positions) + 1 != kv_len:  # rows of different lengths: hide each row's tail
             mask = (torch.arange(kv_len, device=self._device)[None, :] <= positions[:, None])[:, None, None, :]
-        step = KvStep(
-            self.kv,
-            decode=True,
-            slots=torch.arange(len(rows), device=self._device),
-            positions=positions,
-            kv_len=kv_len,
-            mask=mask,
-        )
-        ids = torch.tensor([[r.input_token] for r in rows], dtype=torch.long)
-        hidden = self._forward(ids, positions[:, None], step)
-        return sample(self._head(hidden[:, -1]), [r.sampling for r in rows])
+        return KvStep(self.kv, len(rows), positions, kv_len, mask)
+
+    def _prefix_mask(self, start: int, length: int) -> torch.Tensor | None:
+        """A later chunk's token i (position start + i) sees keys 0..start + i: its prefix and itself causally."""
+        if start == 0:
+            return None
+        keys = torch.arange(start + length, device=self._device)
+        return keys[None, :] <= torch.arange(start, start + length, device=self._device)[:, None]
 
     def _forward(self, ids: torch.Tensor, positions: torch.Tensor, step: KvStep) -> torch.Tensor:
         out = self._body(

@@ -20,6 +20,7 @@ from pdsim.core.requests import FinishReason, SamplingParams
 class Phase(Enum):
     PREFILL = "prefill"
     DECODE = "decode"
+    MIXED = "mixed"  # running decodes and prompt chunks in one forward
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 One scheduler per role, sharing the request bookkeeping:
 - colocated: prompts and decodes on one model, ordered by a `SchedulePolicy`;
-- prefill: prompts only; a request's KV stays in its slot until the node has pushed it and releases it;
+- prefill (`pdsim.engine.prefill_scheduler`): prompts only; KV stays in its slot until the node pushed it;
 - decode: requests whose KV arrived from a prefill node join the running batch as slots free up.
 Schedulers run on the engine thread only; `load()` is the one method read from other threads.
 """
@@ -16,34 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pdsim.core.errors import DeadlineExceeded, PdsimError
+from pdsim.engine.batch import Batch, Chunk
 from pdsim.engine.config import EngineConfig, SchedulePolicy
 from pdsim.engine.kv_store import SlotKvStore
-from pdsim.engine.model_runner import DecodeRow, PrefillRow
-from pdsim.engine.request import (
-    Failure,
-    Phase,
-    PrefillOutput,
-    Request,
-    TokenOutput,
-    finish_reason,
-)
+from pdsim.engine.request import Failure, Request, TokenOutput, finish_reason
 from pdsim.engine.running_batch import RunningBatch
-from pdsim.engine.sampler import SamplingRow
-
-
-@dataclass(frozen=True, slots=True)
-class Batch:
-    phase: Phase
-    requests: list[Request]
-
-    def prefill_rows(self) -> list[PrefillRow]:
-        return [PrefillRow(r.slot, r.prompt_ids, SamplingRow(r.params, r.seed, 0)) for r in self.requests]
-
-    def decode_rows(self) -> list[DecodeRow]:
-        return [
-            DecodeRow(r.output_ids[-1], r.num_cached, SamplingRow(r.params, r.seed, len(r.output_ids)))
-            for r in self.requests
-        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,15 +33,14 @@ class LoadSnapshot:
 
 
 def take_prefill_batch(waiting: deque[Request], token_budget: int, free_slots: int) -> list[Request]:
-    """FIFO prompts while the padded batch (rows x longest prompt) fits the budget; one prompt always fits."""
+    """FIFO prompts while their tokens fit the budget (packed: no padding); one prompt always fits."""
     batch: list[Request] = []
-    width = 0
+    tokens = 0
     while waiting and len(batch) < free_slots:
-        new_width = max(width, waiting[0].prompt_len)
-        if batch and new_width * (len(batch) + 1) > token_budget:
+        if batch and tokens + waiting[0].prompt_len > token_budget:
             break
+        tokens += waiting[0].prompt_len
         batch.append(waiting.popleft())
-        width = new_width
     return batch
 
 
@@ -173,11 +149,14 @@ class _DecodingScheduler(Scheduler):
         self.running = RunningBatch(store)
 
     def postprocess(self, batch: Batch, tokens: Sequence[int]) -> None:
-        assert batch.phase is Phase.DECODE
         # Count every row's new KV before anyone leaves: leaving moves another row's tokens.
-        for request in batch.requests:
+        for request in batch.decodes:
             request.num_cached += 1
-        self._apply(batch.requests, tokens)
+        for chunk in batch.chunks:
+            chunk.request.num_cached = chunk.start + chunk.length
+            if chunk.last:
+                self.running.join(chunk.request)
+        self._apply(batch.sampled, tokens)
 
     def _apply(self, requests: Sequence[Request], tokens: Sequence[int]) -> None:
         for request, token in zip(requests, tokens, strict=True):
@@ -185,10 +164,10 @@ class _DecodingScheduler(Scheduler):
                 self.running.leave(request)
 
     def requests(self) -> list[Request]:
-        return [*self.waiting, *self.running.requests]
+        return [*self.waiting, *self.running.requests, *self.running.prefilling]
 
     def _decode_batch(self) -> Batch | None:
-        return Batch(Phase.DECODE, list(self.running.requests)) if self.running else None
+        return Batch(decodes=list(self.running.requests)) if self.running else None
 
     def abort(self, request_id: str) -> None:
         if self._remove_waiting(request_id) is None:
@@ -209,22 +188,35 @@ class _DecodingScheduler(Scheduler):
 class ColocatedScheduler(_DecodingScheduler):
     def schedule(self) -> Batch | None:
         self._drop_expired()
+        if self.config.policy is SchedulePolicy.CHUNKED:
+            return self._chunked_batch()
         prefill_allowed = self.config.policy is SchedulePolicy.PREFILL_FIRST or not self.running
         if self.waiting and self.running.free_slots and prefill_allowed:
             batch = self._take_prefill_batch(self.running.free_slots)
-            for i, request in enumerate(batch):
-                request.slot = len(self.running) + i
-            return Batch(Phase.PREFILL, batch)
+            for request in batch:
+                self.running.admit(request)
+            return Batch.prefill(batch)
         return self._decode_batch()
 
-    def postprocess(self, batch: Batch, tokens: Sequence[int]) -> None:
-        if batch.phase is Phase.DECODE:
-            super().postprocess(batch, tokens)
-            return
-        for request in batch.requests:
-            request.num_cached = request.prompt_len
-            self.running.join(request)
-        self._apply(batch.requests, tokens)
+    def _chunked_batch(self) -> Batch | None:
+        """Every decode, then prompt chunks first-in first-out in the rest of the step's token budget.
+
+        The prompts always get at least one token, so they progress however many requests decode.
+        """
+        decodes = list(self.running.requests)
+        budget = max(self.config.step_token_budget - len(decodes), 1)
+        chunks: list[Chunk] = []
+        for request in self.running.prefilling:  # at most one stopped part-way; it goes on first
+            if budget > 0:
+                length = min(budget, request.prompt_len - request.num_cached)
+                chunks.append(Chunk(request, request.num_cached, length))
+                budget -= length
+        while budget > 0 and self.waiting and self.running.free_slots:
+            request = self._pop_waiting()
+            self.running.admit(request)
+            chunks.append(Chunk(request, 0, min(budget, request.prompt_len)))
+            budget -= chunks[-1].length
+        return Batch(decodes, chunks) if decodes or chunks else None
 
 
 class DecodeScheduler(_DecodingScheduler):
@@ -235,7 +227,7 @@ class DecodeScheduler(_DecodingScheduler):
         while self.waiting and self.running.free_slots:
             request = self._pop_waiting()
             assert request.staged is not None
-            request.slot = len(self.running)
+            self.running.admit(request)
             self.store.write_block(request.slot, request.staged.tensor())
             self._release_staged(request)
             request.num_cached = request.prompt_len
@@ -254,71 +246,3 @@ class DecodeScheduler(_DecodingScheduler):
         if request.staged is not None:
             request.staged.release()
             request.staged = None
-
-
-class PrefillScheduler(Scheduler):
-    """A prompt's KV stays in its slot after the step until `release` (the node pushed it elsewhere)."""
-
-    def __init__(
-        self, store: SlotKvStore, config: EngineConfig, eos_token_ids: frozenset[int], max_context: int
-    ) -> None:
-        super().__init__(store, config, eos_token_ids, max_context)
-        self.free_slots = list(range(store.num_slots - 1, -1, -1))
-        self.held: dict[str, Request] = {}
-
-    def schedule(self) -> Batch | None:
-        self._drop_expired()
-        if not self.waiting or not self.free_slots:
-            return None
-        batch = self._take_prefill_batch(len(self.free_slots))
-        for request in batch:
-            request.slot = self.free_slots.pop()
-        return Batch(Phase.PREFILL, batch)
-
-    def postprocess(self, batch: Batch, tokens: Sequence[int]) -> None:
-        for request, token in zip(batch.requests, tokens, strict=True):
-            request.num_cached = request.prompt_len
-            request.output_ids.append(token)
-            reason = finish_reason(request, self.eos_token_ids, self.max_context)
-            if reason is None:
-                self.held[request.request_id] = request
-                slot = request.slot
-            else:
-                self._free(request)
-                slot = -1
-            request.emit(PrefillOutput(token, reason, slot, request.prompt_len))
-
-    def requests(self) -> list[Request]:
-        return [*self.waiting, *self.held.values()]
-
-    def release(self, request_id: str) -> None:
-        request = self.held.pop(request_id, None)
-        if request is not None:
-            self._free(request)
-
-    def abort(self, request_id: str) -> None:
-        if self._remove_waiting(request_id) is None:
-            self.release(request_id)
-
-    def fail(self, batch: Batch, error: PdsimError) -> None:
-        for request in batch.requests:
-            if request.slot >= 0 and request.request_id not in self.held:
-                self._free(request)
-        super().fail(batch, error)
-
-    def _free(self, request: Request) -> None:
-        self.free_slots.append(request.slot)
-        request.slot = -1
-
-    @property
-    def num_running(self) -> int:
-        return len(self.held)
-
-    def load(self) -> LoadSnapshot:
-        held_tokens = sum(r.num_cached for r in list(self.held.values()))
-        return LoadSnapshot(
-            len(self.waiting),
-            len(self.held),
-            held_tokens * self.store.layout.bytes_per_token,
-            self.store.capacity_bytes,
-        )

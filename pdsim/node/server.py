@@ -92,7 +92,7 @@ class NodeServer:
         self.metrics_endpoint.start()
 
     def _observe_step(self, stats: StepStats) -> None:
-        self.metrics.step(stats.phase.value, stats.batch_size, stats.num_tokens, stats.seconds, stats.queue_seconds)
+        self.metrics.step(stats.phase.value, stats)
 
     # ---------------------------------------------------------------- role hooks
     def _add_services(self, server: grpc.aio.Server) -> None:

@@ -23,7 +23,7 @@ def test_tiny_run_writes_every_field_and_the_roofline(tmp_path: Path) -> None:
     config = PhasesConfig(
         model=ModelSpec("tiny", "cpu", "float32"), requests=2, input_tokens=8, output_tokens=4, batches=(1, 2),
         contexts=(4, 16), steps=2, warmup=1, prefill_batches=(1, 2), prefill_lengths=(8,), repeats=1,
-        matmul_size=128, copy_mib=1, output=tmp_path,
+        mixed_decodes=(2,), mixed_chunks=(4, 8), mixed_context=6, matmul_size=128, copy_mib=1, output=tmp_path,
     )  # fmt: skip
     lines: list[str] = []
     returned = run_phases(config, log=lines.append)
@@ -54,6 +54,9 @@ def test_tiny_run_writes_every_field_and_the_roofline(tmp_path: Path) -> None:
         assert point["mfu"] == pytest.approx(point["flops_per_s"] / measured["flops_per_s"])
         assert point["mbu"] == pytest.approx(point["bytes_per_s"] / measured["bytes_per_s"])
     assert set(results["claims"]["decode_intensity_over_batch"]) == {"1", "2"}
+    assert [(p["decodes"], p["chunk"], p["context"]) for p in results["mixed"]] == [(2, 4, 6), (2, 8, 6)]
+    for point in results["mixed"]:
+        assert point["saved"] == pytest.approx(1 - point["mixed_s"] / (point["decode_s"] + point["prefill_s"]))
 
     png = tmp_path / "roofline.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
