@@ -64,12 +64,12 @@ up-colocated: $(STAMP)
 up-disaggregated: $(STAMP)
 	$(VENV)/bin/pdsim up --mode disaggregated --prefill 1 --decode 1
 
-# One experiment each: the same workload and hardware, results in results/<mode>/.
+# One experiment each: the same workload and hardware, results in results/<arm>/.
 colocated: $(STAMP)
-	$(VENV)/bin/pdsim --log-level WARNING experiment --mode colocated $(EXPERIMENT_ARGS)
+	$(VENV)/bin/pdsim --log-level WARNING experiment --arm colocated $(EXPERIMENT_ARGS)
 
 disaggregated: $(STAMP)
-	$(VENV)/bin/pdsim --log-level WARNING experiment --mode disaggregated $(EXPERIMENT_ARGS)
+	$(VENV)/bin/pdsim --log-level WARNING experiment --arm disaggregated $(EXPERIMENT_ARGS)
 
 # Both modes over the rate sweep; writes results/compare/report.md and its plots.
 compare: $(STAMP)

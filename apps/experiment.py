@@ -1,7 +1,8 @@
-"""Experiments: the same workload against each deployment on the same hardware, at one rate or a sweep.
+"""Experiments: the same workload against each arm (a deployment, and a colocated worker's scheduling) on the
+same hardware, at one rate or a sweep.
 
-`make colocated` / `make disaggregated` run one mode at the main rate into results/<mode>/; `make compare`
-runs both modes over the rate sweep into results/compare/<mode>/rate-<r>/ and writes the report there.
+`make colocated` / `make disaggregated` run one arm at the main rate into results/<arm>/; `make compare` runs
+every arm over the rate sweep into results/compare/<arm>/rate-<r>/ and writes the report there.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import uvloop
 
+from apps.arms import DEFAULT_ARMS, Arm, arms_named
 from apps.launcher import ClusterSpec, default_targets_dir, started_cluster
 from apps.loadgen_cli import measure
 from loadgen.mix import load_mix
@@ -39,23 +41,31 @@ class ExperimentConfig:
     limits: RunLimits = field(default_factory=lambda: RunLimits(duration=30.0, warmup=4, drain_timeout=60.0))
     rate: float = 3.0  # the main rate: `make colocated`/`disaggregated`, and the report's CDFs
     rates: tuple[float, ...] = (1.0, 2.0, 3.0, 4.0)  # the sweep of `make compare`
+    arms: tuple[str, ...] = DEFAULT_ARMS  # what `make compare` runs, by name (see apps/arms.py)
     output: Path = Path("results")
 
     def __post_init__(self) -> None:
         if self.rate <= 0 or any(r <= 0 for r in self.rates):
             raise ValueError(f"rates must be > 0, got {self.rate} and {self.rates}")
+        arms_named(self.arms)
 
-    def devices(self, mode: Mode) -> int:
-        return self.workers if mode is Mode.COLOCATED else self.prefill + self.decode
+    def devices(self, arm: Arm) -> int:
+        return self.workers if arm.mode is Mode.COLOCATED else self.prefill + self.decode
 
-    def engine(self) -> EngineConfig:
-        return EngineConfig(max_batch=self.max_batch)
+    def shape(self, arm: Arm) -> str:
+        if arm.mode is Mode.COLOCATED:
+            return f"{self.workers} workers"
+        return f"{self.prefill} prefill + {self.decode} decode"
 
-    def cluster(self, mode: Mode) -> ClusterSpec:
-        node = NodeConfig(model=self.model, engine=self.engine())
+    def engine(self, arm: Arm) -> EngineConfig:
+        defaults = EngineConfig(max_batch=self.max_batch)
+        return dataclasses.replace(defaults, policy=arm.schedule) if arm.schedule else defaults
+
+    def cluster(self, arm: Arm) -> ClusterSpec:
+        node = NodeConfig(model=self.model, engine=self.engine(arm))
         return ClusterSpec(
-            mode, self.workers, self.prefill, self.decode, node, router_port=0, http_port=None, routing=self.routing,
-            slos=self.workload.slo_table(), targets_dir=default_targets_dir(),
+            arm.mode, self.workers, self.prefill, self.decode, node, router_port=0, http_port=None,
+            routing=self.routing, slos=self.workload.slo_table(), targets_dir=default_targets_dir(),
         )  # fmt: skip
 
     def workload_at(self, rate: float) -> WorkloadSpec:
@@ -67,10 +77,18 @@ class ExperimentConfig:
             "dtype": self.model.dtype,
             "device": self.model.device,
             "max_batch": self.max_batch,
-            "colocated": f"{self.workers} workers",
-            "disaggregated": f"{self.prefill} prefill + {self.decode} decode",
+            "arms": [
+                {
+                    "name": a.name,
+                    "mode": a.mode.value,
+                    "describe": a.describe(),
+                    "devices": self.devices(a),
+                    "shape": self.shape(a),
+                }
+                for a in arms_named(self.arms)
+            ],
             "routing": self.routing.value,
-            "policy": self.engine().policy.value,
+            "step_token_budget": EngineConfig().step_token_budget,
             "placement": self._placement(),
             "workload": self._workload_text(),
             "classes": self._classes(),
@@ -84,7 +102,7 @@ class ExperimentConfig:
         if self.model.device != "cpu":
             return f"every node on {self.model.device}"
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        most = max(self.devices(m) for m in Mode)
+        most = max(self.devices(a) for a in arms_named(self.arms))
         if most <= cores:
             return "on this CPU every node has its own core and one torch thread"
         return (
@@ -107,28 +125,30 @@ class ExperimentConfig:
         ]
 
 
-def run_mode(config: ExperimentConfig, mode: Mode, rates: tuple[float, ...], output: Path) -> None:
-    """Start the mode's cluster once and run each rate against it; one results directory per rate."""
+def run_arm(config: ExperimentConfig, arm: Arm, rates: tuple[float, ...], output: Path) -> None:
+    """Start the arm's cluster once and run each rate against it; one results directory per rate."""
     described = config.describe()
-    with started_cluster(config.cluster(mode)) as launcher:
+    with started_cluster(config.cluster(arm)) as launcher:
         for rate in rates:
             directory = output if len(rates) == 1 else output / f"rate-{rate:g}"
-            extra = {"mode": mode.value, "rate": rate, "devices": config.devices(mode), "experiment": described}
+            extra = {"arm": arm.name, "mode": arm.mode.value, "rate": rate, "devices": config.devices(arm),
+                     "experiment": described}  # fmt: skip
             summary = uvloop.run(
                 measure(
                     launcher.router_address,
                     config.workload_at(rate),
                     config.limits,
                     directory,
-                    label=f"{mode.value} @ {rate:g} req/s ",
+                    label=f"{arm.name} @ {rate:g} req/s ",
                     extra=extra,
                 )
             )
-            print(format_summary(summary, f"== {mode.value} at {rate:g} req/s -> {directory}"), flush=True)
+            print(format_summary(summary, f"== {arm.name} at {rate:g} req/s -> {directory}"), flush=True)
 
 
-def run_single(config: ExperimentConfig, mode: Mode) -> int:
-    run_mode(config, mode, (config.rate,), config.output / mode.value)
+def run_single(config: ExperimentConfig, arm_name: str) -> int:
+    (arm,) = arms_named((arm_name,))
+    run_arm(config, arm, (config.rate,), config.output / arm.name)
     return 0
 
 
@@ -144,6 +164,6 @@ def run_compare(config: ExperimentConfig) -> Path:
         )
     rates = tuple(sorted({*config.rates, config.rate}))
     directory = config.output / "compare"
-    for mode in Mode:
-        run_mode(config, mode, rates, directory / mode.value)
+    for arm in arms_named(config.arms):
+        run_arm(config, arm, rates, directory / arm.name)
     return write_report(directory, config.describe())

@@ -203,7 +203,7 @@ def _row(label: str, cells: list[str]) -> str:
 
 
 def _main_table(arms: list[str], main: dict[str, dict[str, Any]]) -> list[str]:
-    lines = [_row("", arms), "|---" * (1 + len(arms)) + "|"]
+    lines = ["| | " + " | ".join(arms) + " |", "|---" * (1 + len(arms)) + "|"]
     for metric in ("ttft", "tpot", "itl", "e2el"):
         for stat in ("median", "p90", "p99"):
             lines.append(_row(f"{metric.upper()} {stat} (ms)", [_ms(main[a][f"{metric}_s"][stat]) for a in arms]))

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
+from apps.arms import arms_named
 from apps.cli import parse_args
 from apps.cli.cluster import cluster_spec_from, experiment_config_from
 from apps.experiment import ExperimentConfig
@@ -12,6 +15,7 @@ from apps.loadgen_cli import limits_from, workload_from
 from loadgen.runner import RunLimits
 from loadgen.spec import WorkloadSpec
 from pdsim.core.topology import Mode
+from pdsim.engine.config import SchedulePolicy
 from router.config import Policy
 
 
@@ -28,8 +32,17 @@ def test_make_compare_with_no_overrides_runs_the_default_experiment() -> None:
     assert config.rate == 3
     assert (config.rates, config.workers, config.prefill, config.decode) == ((1, 2, 3, 4), 2, 1, 1)
     assert (config.limits.duration, config.workload.seed) == (30, 0)
+    assert config.arms == ("colocated", "colocated-prefill-first", "disaggregated")
     overridden = experiment_config_from(parse_args(["compare", "--model", "tiny", "--rates", "1,2"]))
     assert (overridden.model.model, overridden.rates, overridden.model.dtype) == ("tiny", (1, 2), "bfloat16")
+    two = experiment_config_from(parse_args(["compare", "--arms", "colocated-decode-first,disaggregated"]))
+    assert [(a.name, a.mode, a.schedule) for a in arms_named(two.arms)] == [
+        ("colocated-decode-first", Mode.COLOCATED, SchedulePolicy.DECODE_FIRST),
+        ("disaggregated", Mode.DISAGGREGATED, None),
+    ]
+    assert two.engine(arms_named(two.arms)[0]).policy is SchedulePolicy.DECODE_FIRST
+    with pytest.raises(ValueError, match=r"arms must be some of colocated, .*; got colocated, fast"):
+        experiment_config_from(parse_args(["compare", "--arms", "colocated,fast"]))
 
 
 def test_loadgen_with_no_flags_is_the_default_workload() -> None:

@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from apps.arms import KNOWN_ARMS
 from apps.cli.flags import (
     add_http_args,
     add_node_args,
@@ -52,7 +53,7 @@ def add_cluster_commands(sub: Any) -> None:
     ):
         exp = sub.add_parser(name, help=text)
         if name == "experiment":
-            _add_mode_arg(exp)
+            exp.add_argument("--arm", required=True, choices=list(KNOWN_ARMS), help="the deployment to run")
         _add_experiment_args(exp)
         exp.set_defaults(run=_run_experiment if name == "experiment" else _run_compare)
 
@@ -80,6 +81,9 @@ def _add_experiment_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-batch", type=int, default=defaults.max_batch)
     add_routing_arg(parser, defaults.routing)
     parser.add_argument("--rates", default=",".join(f"{r:g}" for r in defaults.rates), help="the sweep, req/s")
+    parser.add_argument(
+        "--arms", default=",".join(defaults.arms), help=f"what compare runs, some of: {', '.join(KNOWN_ARMS)}"
+    )
     parser.add_argument("--output", default=str(defaults.output))
     add_workload_args(parser, defaults.workload_at(defaults.rate), defaults.limits)
 
@@ -103,6 +107,7 @@ def experiment_config_from(args: argparse.Namespace) -> ExperimentConfig:
         limits=limits_from(args),
         rate=args.rate,
         rates=rates,
+        arms=tuple(a.strip() for a in args.arms.split(",") if a.strip()),
         output=Path(args.output),
     )
 
@@ -116,7 +121,7 @@ def _run_up(args: argparse.Namespace) -> int:
 def _run_experiment(args: argparse.Namespace) -> int:
     from apps.experiment import run_single
 
-    return run_single(experiment_config_from(args), args.mode)
+    return run_single(experiment_config_from(args), args.arm)
 
 
 def _run_compare(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +56,16 @@ def test_both_modes_end_to_end_with_a_report(tmp_path: Path) -> None:
     for name in ("ttft_cdf", "tpot_cdf", "itl_cdf", "attainment_vs_rate", "goodput_vs_rate"):
         png = tmp_path / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000, name
+
+    # Any number of arms: the report takes them from the experiment, in its order (here a third arm's results are
+    # a copy of the colocated ones, which is all the report's shape needs).
+    shutil.copytree(tmp_path / "colocated", tmp_path / "colocated-prefill-first")
+    arms = [{"name": n, "mode": m, "describe": n, "devices": 2, "shape": "2 nodes"}
+            for n, m in (("colocated", "colocated"), ("colocated-prefill-first", "colocated"),
+                         ("disaggregated", "disaggregated"))]  # fmt: skip
+    report = write_report(tmp_path, {**experiment, "arms": arms}).read_text()
+    assert "| | colocated | colocated-prefill-first | disaggregated |" in report
+    sweep_row = next(line for line in report.splitlines() if line.startswith(f"| {RATE:g} |"))
+    assert sweep_row.count("|") == 2 + 4 * 3
+    assert "Chunked prefill removes that stall (Sarathi-Serve): ITL p99" in report
+    assert "goodput per device" in report
