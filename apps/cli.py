@@ -220,6 +220,12 @@ def _build_parser() -> argparse.ArgumentParser:
     phases = sub.add_parser("phases", help="the prefill-vs-decode phase benchmark with a roofline (make phases)")
     add_phases_args(phases)
 
+    from apps.estimate import add_estimate_args
+    from apps.hardware import add_hardware_args
+
+    add_hardware_args(sub.add_parser("hardware", help="the emulated accelerators, their figures and sources"))
+    add_estimate_args(sub.add_parser("estimate", help="model one step's time on an emulated accelerator"))
+
     report = sub.add_parser("report", help="rewrite results/compare/report.md from the results on disk")
     report.add_argument("--output", default="results")
     return parser
@@ -326,6 +332,14 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         run_phases(phases_config_from(args))
         return 0
+    if args.command == "hardware":
+        from apps.hardware import run_hardware
+
+        return run_hardware(args)
+    if args.command == "estimate":
+        from apps.estimate import estimate_config_from, run_estimate
+
+        return run_estimate(estimate_config_from(args))
     if args.command == "report":
         import json
 
