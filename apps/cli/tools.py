@@ -1,4 +1,5 @@
-"""`pdsim generate|loadgen|observe|phases|report`: clients of a running cluster, and the benchmark and report."""
+"""`pdsim generate|loadgen|observe|phases|hardware|estimate|report`: clients of a running cluster, the phase
+benchmark, the emulated accelerators and their step-time calculator, and the report."""
 
 from __future__ import annotations
 
@@ -54,6 +55,16 @@ def add_tool_commands(sub: Any) -> None:
     add_phases_args(phases)
     phases.set_defaults(run=_run_phases)
 
+    from apps.estimate import add_estimate_args
+    from apps.hardware import add_hardware_args
+
+    hardware = sub.add_parser("hardware", help="the emulated accelerators, their figures and sources")
+    add_hardware_args(hardware)
+    hardware.set_defaults(run=_run_hardware)
+    estimate = sub.add_parser("estimate", help="model one step's time on an emulated accelerator")
+    add_estimate_args(estimate)
+    estimate.set_defaults(run=_run_estimate)
+
     report = sub.add_parser("report", help="rewrite results/compare/report.md from the results on disk")
     report.add_argument("--output", default="results")
     report.set_defaults(run=_run_report)
@@ -83,6 +94,18 @@ def _run_phases(args: argparse.Namespace) -> int:
 
     run_phases(phases_config_from(args))
     return 0
+
+
+def _run_hardware(args: argparse.Namespace) -> int:
+    from apps.hardware import run_hardware
+
+    return run_hardware(args)
+
+
+def _run_estimate(args: argparse.Namespace) -> int:
+    from apps.estimate import estimate_config_from, run_estimate
+
+    return run_estimate(estimate_config_from(args))
 
 
 def _run_report(args: argparse.Namespace) -> int:

@@ -79,11 +79,11 @@ def run_phases(config: PhasesConfig, log: Callable[[str], object] = print) -> di
     import torch
 
     from benchmarks.phases import report
-    from benchmarks.phases.costs import ModelShape
     from benchmarks.phases.mixed import format_mixed, mixed_point
     from benchmarks.phases.peaks import device_name, measure_peaks, spec_peaks
     from benchmarks.phases.roofline_plot import plot_roofline
     from benchmarks.phases.timing import PhaseTimer
+    from pdsim.core.emulation.shape import ModelShape
     from pdsim.engine.build import build_runner, load_engine_model
 
     torch.set_num_threads(config.threads)

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 import torch
 
-from benchmarks.phases.costs import Cost, ModelShape, decode_cost, prefill_cost
 from benchmarks.phases.peaks import timed
+from pdsim.core.emulation.costs import Cost, decode_cost, prefill_cost
+from pdsim.core.emulation.shape import ModelShape
 from pdsim.core.requests import SamplingParams
 from pdsim.engine.model_runner import DecodeRow, HfModelRunner, PrefillRow, StepInput
 from pdsim.engine.sampler import SamplingRow

@@ -8,9 +8,10 @@ from __future__ import annotations
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
+from pdsim.core.preset_shapes import BYTE_VOCAB_SIZE, NUM_BYTE_TOKENS
+
 BOS, EOS, PAD = "<|bos|>", "<|eos|>", "<|pad|>"
-NUM_BYTE_TOKENS = 256
-VOCAB_SIZE = NUM_BYTE_TOKENS + 3  # byte b has id b; the specials follow
+VOCAB_SIZE = BYTE_VOCAB_SIZE  # byte b has id b; the specials follow
 
 # A plain role-tagged template so chat requests work on the generated models.
 CHAT_TEMPLATE = (

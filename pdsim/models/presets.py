@@ -9,33 +9,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
+from pdsim.core.preset_shapes import PRESETS, Preset
+
 MODELS_DIR_ENV = "PDSIM_MODELS_DIR"
-
-
-@dataclass(frozen=True, slots=True)
-class Preset:
-    name: str
-    hidden_size: int
-    num_layers: int
-    num_heads: int
-    num_kv_heads: int
-    intermediate_size: int
-    max_context: int
-    seed: int
-
-
-PRESETS: dict[str, Preset] = {
-    p.name: p
-    for p in (
-        # ~0.1M parameters, for tests.
-        Preset("tiny", 64, 2, 4, 2, 176, 1024, seed=1234),
-        # ~24M parameters: on one core a 2,000-token prefill costs ~75 decode steps (fp32), ~24 (bf16).
-        Preset("small", 512, 8, 8, 4, 1408, 4096, seed=1234),
-    )
-}
+__all__ = ["PRESETS", "Preset", "default_models_dir", "ensure_preset", "is_preset"]
 
 
 def default_models_dir() -> Path:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.phases.costs import ModelShape, decode_cost, prefill_cost
+from pdsim.core.emulation.costs import decode_cost, prefill_cost
+from pdsim.core.emulation.shape import ModelShape
 from pdsim.models.byte_tokenizer import VOCAB_SIZE
 from pdsim.models.presets import PRESETS
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from benchmarks.phases.config import PhasesConfig
-from benchmarks.phases.costs import ModelShape
 from benchmarks.phases.main import run_phases
 from benchmarks.phases.peaks import spec_peaks
+from pdsim.core.emulation.shape import ModelShape
 from pdsim.engine.build import load_engine_model
 from pdsim.models.spec import ModelSpec
 
