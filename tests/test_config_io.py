@@ -29,6 +29,7 @@ NODE = NodeConfig(
     engine=EngineConfig(
         max_batch=3,
         prefill_token_budget=777,
+        step_token_budget=99,
         policy=SchedulePolicy.DECODE_FIRST,
         max_waiting=9,
         kv_lease_seconds=2.5,
@@ -86,9 +87,12 @@ def test_a_bad_value_or_an_unknown_field_names_itself() -> None:
 
 def test_flags_given_on_the_command_line_override_the_config_file(tmp_path: Path) -> None:
     path = write_config(NODE, tmp_path / "node.json")
-    args = parse_args(["decode", "--config", str(path), "--port", "0", "--kv-lease", "5", "--schedule=prefill-first"])
+    flags = ["--port", "0", "--kv-lease", "5", "--schedule=prefill-first", "--step-token-budget", "64"]
+    args = parse_args(["decode", "--config", str(path), *flags])
     assert args.role is Role.DECODE
-    engine = dataclasses.replace(NODE.engine, kv_lease_seconds=5.0, policy=SchedulePolicy.PREFILL_FIRST)
+    engine = dataclasses.replace(
+        NODE.engine, kv_lease_seconds=5.0, policy=SchedulePolicy.PREFILL_FIRST, step_token_budget=64
+    )
     assert node_config_from(args) == dataclasses.replace(NODE, port=0, engine=engine)
 
     path = write_config(ROUTER, tmp_path / "router.json")

@@ -77,9 +77,16 @@ def add_slo_arg(parser: argparse.ArgumentParser) -> None:
 def add_engine_args(parser: argparse.ArgumentParser, defaults: EngineConfig, node: NodeConfig) -> None:
     group = parser.add_argument_group("engine")
     group.add_argument("--max-batch", type=int, default=defaults.max_batch, help="KV slots = largest batch")
-    group.add_argument("--prefill-token-budget", type=int, default=defaults.prefill_token_budget)
     group.add_argument(
-        "--schedule", default=defaults.policy, help=f"colocated: which phase goes first (default: "
+        "--prefill-token-budget", type=int, default=defaults.prefill_token_budget,
+        help="prompt tokens one prefill step may compute (prefill nodes; prefill-first and decode-first)",
+    )  # fmt: skip
+    group.add_argument(
+        "--step-token-budget", type=int, default=defaults.step_token_budget,
+        help="chunked: tokens one step computes, its decodes first, the rest a chunk of a waiting prompt",
+    )  # fmt: skip
+    group.add_argument(
+        "--schedule", default=defaults.policy, help=f"colocated: how prefills and decodes share steps (default: "
         f"{defaults.policy.value})", **enum_choices(SchedulePolicy),
     )  # fmt: skip
     group.add_argument("--max-waiting", type=int, default=defaults.max_waiting)
@@ -144,6 +151,7 @@ def node_config_from(args: argparse.Namespace, one_process: bool = True) -> Node
         engine=EngineConfig(
             max_batch=args.max_batch,
             prefill_token_budget=args.prefill_token_budget,
+            step_token_budget=args.step_token_budget,
             policy=args.schedule,
             max_waiting=args.max_waiting,
             kv_lease_seconds=args.kv_lease,
