@@ -20,7 +20,9 @@ class SchedulePolicy(Enum):
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
     max_batch: int = 16  # KV slots: requests that can hold KV at once (and so the largest decode batch)
-    prefill_token_budget: int = 4096  # prompt tokens one prefill step may compute (packed: no padding)
+    # Prompt tokens one prefill step may compute, packed with no padding; a prefill node chunks a prompt that
+    # does not fit what is left, and the colocated prefill-first/decode-first policies run one over it alone.
+    prefill_token_budget: int = 4096
     policy: SchedulePolicy = SchedulePolicy.CHUNKED  # colocated only
     # chunked: tokens one step computes, decodes first (one each), prompt chunks in the rest. Measured with
     # `python -m benchmarks.phases.mixed` (small, bf16, one thread, decodes at context 512), budgets 64/128/256/
