@@ -7,6 +7,7 @@ exactly what every step ran.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import pytest
@@ -18,7 +19,8 @@ from pdsim.engine.batch import Batch
 from pdsim.engine.build import build_runner, load_engine_model
 from pdsim.engine.config import EngineConfig, SchedulePolicy
 from pdsim.engine.model_runner import HfModelRunner, PrefillRow, StepInput
-from pdsim.engine.request import EngineEvent, Phase, Request, TokenOutput
+from pdsim.engine.prefill_scheduler import PrefillScheduler
+from pdsim.engine.request import EngineEvent, Phase, PrefillOutput, Request, TokenOutput
 from pdsim.engine.sampler import SamplingRow
 from pdsim.engine.schedulers import ColocatedScheduler
 from pdsim.models.presets import ensure_preset
@@ -133,3 +135,32 @@ def test_a_packed_prefill_of_very_different_lengths(runner: HfModelRunner) -> No
     want = [int(model(torch.tensor([p])).logits[0, -1].argmax()) for p in prompts]
     got = runner.run(StepInput.prefill([PrefillRow(slot, p, GREEDY) for slot, p in enumerate(prompts)]))
     assert got == want
+
+
+@pytest.mark.parametrize("budget", [7, 64, 4096])
+def test_prefill_node_chunks_prompts_over_its_budget(budget: int, runner: HfModelRunner) -> None:
+    """A prefill node's KV and first token do not depend on how its prompts were packed and chunked."""
+    model = AutoModelForCausalLM.from_pretrained(ensure_preset("tiny"), dtype=torch.float32).eval()  # type: ignore[no-untyped-call]
+    prompts = _prompts()[:SLOTS]  # 3, 17, 150 and 5 tokens: one slot each, held until released
+    outputs: dict[str, EngineEvent] = {}
+    config = EngineConfig(max_batch=SLOTS, prefill_token_budget=budget)
+    scheduler = PrefillScheduler(runner.kv, config, frozenset(), max_context=1024)
+    for i, prompt in enumerate(prompts):
+        emit = functools.partial(outputs.__setitem__, str(i))
+        scheduler.add(Request(str(i), SamplingParams(max_tokens=2), 0, emit, prompt_ids=prompt))
+    steps = []
+    while (batch := scheduler.schedule()) is not None:
+        assert batch.prefill_tokens <= budget
+        scheduler.postprocess(batch, runner.run(batch.step_input()))
+        steps.append(batch)
+    assert len(steps) == -(-sum(len(p) for p in prompts) // budget)  # every step full but the last
+    for i, prompt in enumerate(prompts):
+        out = model(torch.tensor([prompt]), use_cache=True)
+        output = outputs[str(i)]
+        assert isinstance(output, PrefillOutput) and output.first_token == int(out.logits[0, -1].argmax())
+        for layer, cached in enumerate(out.past_key_values.layers):
+            stored = runner.kv.keys[layer][output.slot, :, : len(prompt)]
+            torch.testing.assert_close(stored, cached.keys[0], atol=1e-5, rtol=1e-5)
+    for i in range(len(prompts)):
+        scheduler.release(str(i))
+    assert scheduler.load().kv_bytes_held == 0 and sorted(scheduler.free_slots) == list(range(SLOTS))

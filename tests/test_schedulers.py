@@ -148,3 +148,25 @@ def test_chunked_steps_run_every_decode_and_fill_the_rest_with_prompt_chunks() -
     assert [name for name, e in events] == ["a", "a", "a", "a", "b"]
     assert _step(scheduler, runner) is Phase.DECODE  # both decode: 2 tokens, nothing waits
     assert runner.steps[-1] == ("decode", [6, 9])
+
+
+def test_prompts_part_way_through_prefill_stay_right_after_the_decodes_with_their_kv() -> None:
+    store = SlotKvStore(LAYOUT, 5, 8, "cpu")
+    batch = RunningBatch(store)
+    requests = {}
+    for slot, name in enumerate(["d0", "d1", "p0", "p1", "p2"]):
+        request = Request(name, SamplingParams(), 0, lambda e: None, prompt_ids=[1] * 8)
+        batch.admit(request)
+        request.num_cached = 4
+        store.keys[0][slot, :, :4] = float(slot + 1)
+        if name.startswith("d"):
+            batch.join(request)
+        requests[name] = request
+
+    batch.leave(requests["p0"])  # an aborted prompt: the prompts behind it move down, KV and all
+    assert [(r.request_id, r.slot) for r in batch.prefilling] == [("p1", 2), ("p2", 3)]
+    batch.leave(requests["d0"])  # a finished decode: the last decode fills its slot, the prompts move down
+    assert [(r.request_id, r.slot) for r in batch.requests] == [("d1", 0)]
+    assert [(r.request_id, r.slot) for r in batch.prefilling] == [("p1", 1), ("p2", 2)]
+    assert [float(store.keys[0][slot, 0, 3, 0]) for slot in range(3)] == [2.0, 4.0, 5.0]
+    assert batch.free_slots == 2 and batch.kv_tokens() == 12

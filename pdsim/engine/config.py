@@ -20,10 +20,17 @@ class SchedulePolicy(Enum):
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
     max_batch: int = 16  # KV slots: requests that can hold KV at once (and so the largest decode batch)
-    prefill_token_budget: int = 4096  # prompt tokens one prefill step may compute (packed: no padding)
+    # Prompt tokens one prefill step may compute, packed with no padding; a prefill node chunks a prompt that
+    # does not fit what is left, and the colocated prefill-first/decode-first policies run one over it alone.
+    prefill_token_budget: int = 4096
     policy: SchedulePolicy = SchedulePolicy.CHUNKED  # colocated only
-    # chunked: tokens one step computes, decodes first (one each), prompt chunks in the rest. PLACEHOLDER
-    step_token_budget: int = 256
+    # chunked: tokens one step computes, decodes first (one each), prompt chunks in the rest. Measured with
+    # `python -m benchmarks.phases.mixed` (small, bf16, one thread, decodes at context 512), budgets 64/128/256/
+    # 512/1024 took 61/84/136/278/576 ms per step with 8 decodes (decode alone 49 ms) and 106/118/174/304/606 ms
+    # with 16 (alone 85 ms), the chunk adding 3.2/3.4/2.8/2.2/1.9k prompt tok/s (8) and 2.4/3.3/2.7/2.2/1.9k (16).
+    # 128 bounds a step at ~1.4-1.7x a plain decode step and gives the most prefill throughput: larger chunks are
+    # slower per token here (attention within a chunk grows with its square), so they lose on both counts.
+    step_token_budget: int = 128
     max_waiting: int = 1024  # queued requests beyond this are refused with RESOURCE_EXHAUSTED
     kv_lease_seconds: float = 30.0  # decode: pushed KV that no Decode claims in this time is freed
     staging_tokens: int | None = None  # decode: KV tokens that may wait for a Decode; default 4 contexts

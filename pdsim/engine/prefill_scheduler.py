@@ -1,12 +1,16 @@
-"""The prefill node's scheduler: packed batches of whole prompts, and KV held in its slot until the node has
-pushed it to a decode node and releases it."""
+"""The prefill node's scheduler: prompts packed first-in first-out into steps of `prefill_token_budget` tokens,
+and each prompt's KV held in its slot until the node has pushed it to a decode node and releases it.
+
+A prompt longer than what is left of a step's budget is chunked: it goes on in the next step (attending to its
+chunks already in its slot), so no step runs longer than the budget and its first token comes after its last.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from pdsim.core.errors import PdsimError
-from pdsim.engine.batch import Batch
+from pdsim.engine.batch import Batch, Chunk
 from pdsim.engine.config import EngineConfig
 from pdsim.engine.kv_store import SlotKvStore
 from pdsim.engine.request import PrefillOutput, Request, finish_reason
@@ -22,19 +26,29 @@ class PrefillScheduler(Scheduler):
         super().__init__(store, config, eos_token_ids, max_context)
         self.free_slots = list(range(store.num_slots - 1, -1, -1))
         self.held: dict[str, Request] = {}
+        self.partial: Request | None = None  # the prompt a step left part-way: the next step goes on with it
 
     def schedule(self) -> Batch | None:
         self._drop_expired()
-        if not self.waiting or not self.free_slots:
-            return None
-        batch = self._take_prefill_batch(len(self.free_slots))
-        for request in batch:
+        budget = self.config.prefill_token_budget
+        chunks: list[Chunk] = []
+        if self.partial is not None:
+            request = self.partial
+            chunks.append(Chunk(request, request.num_cached, min(budget, request.prompt_len - request.num_cached)))
+            budget -= chunks[-1].length
+        while budget > 0 and self.waiting and self.free_slots:
+            request = self._pop_waiting()
             request.slot = self.free_slots.pop()
-        return Batch.prefill(batch)
+            chunks.append(Chunk(request, 0, min(budget, request.prompt_len)))
+            budget -= chunks[-1].length
+        return Batch(chunks=chunks) if chunks else None
 
     def postprocess(self, batch: Batch, tokens: Sequence[int]) -> None:
+        for chunk in batch.chunks:
+            chunk.request.num_cached = chunk.start + chunk.length
+        last = batch.chunks[-1]
+        self.partial = None if last.last else last.request
         for request, token in zip(batch.sampled, tokens, strict=True):
-            request.num_cached = request.prompt_len
             request.output_ids.append(token)
             reason = finish_reason(request, self.eos_token_ids, self.max_context)
             if reason is None:
@@ -46,7 +60,8 @@ class PrefillScheduler(Scheduler):
             request.emit(PrefillOutput(token, reason, slot, request.prompt_len))
 
     def requests(self) -> list[Request]:
-        return [*self.waiting, *self.held.values()]
+        partial = [self.partial] if self.partial is not None else []
+        return [*self.waiting, *partial, *self.held.values()]
 
     def release(self, request_id: str) -> None:
         request = self.held.pop(request_id, None)
@@ -54,8 +69,14 @@ class PrefillScheduler(Scheduler):
             self._free(request)
 
     def abort(self, request_id: str) -> None:
-        if self._remove_waiting(request_id) is None:
-            self.release(request_id)
+        if self._remove_waiting(request_id) is not None:
+            return
+        if self.partial is not None and self.partial.request_id == request_id:
+            partial, self.partial = self.partial, None
+            if partial.slot >= 0:  # `fail` may have freed it already
+                self._free(partial)
+            return
+        self.release(request_id)
 
     def fail(self, batch: Batch, error: PdsimError) -> None:
         for request in batch.requests:
@@ -72,7 +93,8 @@ class PrefillScheduler(Scheduler):
         return len(self.held)
 
     def load(self) -> LoadSnapshot:
-        held_tokens = sum(r.num_cached for r in list(self.held.values()))
+        partial = self.partial
+        held_tokens = sum(r.num_cached for r in list(self.held.values())) + (partial.num_cached if partial else 0)
         return LoadSnapshot(
             len(self.waiting),
             len(self.held),
