@@ -23,11 +23,6 @@ class Role(Enum):
         return Mode.COLOCATED if self is Role.COLOCATED else Mode.DISAGGREGATED
 
     @property
-    def moves_kv(self) -> str | None:
-        """The KV transfer direction this role counts ("sent", "received"), None for a colocated worker."""
+    def kv_direction(self) -> str | None:
+        """The way this role moves KV ("sent", "received"); None for a colocated worker, which moves none."""
         return {Role.PREFILL: "sent", Role.DECODE: "received", Role.COLOCATED: None}[self]
-
-
-def roles_of(mode: Mode) -> tuple[Role, ...]:
-    """The node roles a deployment mode runs."""
-    return (Role.COLOCATED,) if mode is Mode.COLOCATED else (Role.PREFILL, Role.DECODE)

@@ -84,9 +84,9 @@ class NodeServer:
         return self.built.engine.load()
 
     def _start_metrics(self) -> None:
-        mode = "colocated" if self.role is Role.COLOCATED else "disaggregated"
+        mode = self.role.mode.value
         labels = SeriesLabels(mode, self.role.value, self.config.metrics.instance or self.address)
-        directions = {Role.PREFILL: ("sent",), Role.DECODE: ("received",), Role.COLOCATED: ()}[self.role]
+        directions = (self.role.kv_direction,) if self.role.kv_direction else ()
         self._metrics = NodeMetrics(self.metrics_endpoint.registry, labels, self.load, directions)
         self.built.engine.add_observer(self._observe_step)
         self.metrics_endpoint.start()
