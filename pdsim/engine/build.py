@@ -13,6 +13,7 @@ from pdsim.engine.config import EngineConfig
 from pdsim.engine.engine import Engine
 from pdsim.engine.kv_store import SlotKvStore
 from pdsim.engine.model_runner import HfModelRunner
+from pdsim.engine.sampler import TokenRules
 from pdsim.engine.schedulers import ColocatedScheduler, DecodeScheduler, PrefillScheduler, Scheduler
 from pdsim.models.loading import ModelInfo, load_model
 from pdsim.models.spec import ModelSpec
@@ -56,7 +57,8 @@ def build_runner(
     _check_kv_fits(nbytes, spec.device, f"{num_slots} slots x {max_tokens} tokens", remedy)
     store = SlotKvStore(info.layout, num_slots, max_tokens, spec.device)
     pad = getattr(model.config, "pad_token_id", None) or 0  # a model without one pads with token 0
-    return HfModelRunner(model, store, pad_token_id=pad)
+    rules = TokenRules(suppress=info.suppress_token_ids, eos=info.eos_token_ids)
+    return HfModelRunner(model, store, pad_token_id=pad, rules=rules)
 
 
 def load_engine_model(spec: ModelSpec) -> tuple[torch.nn.Module, ModelInfo]:

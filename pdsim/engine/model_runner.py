@@ -15,7 +15,7 @@ import torch
 
 from pdsim.engine.attention import KvStep
 from pdsim.engine.kv_store import SlotKvStore
-from pdsim.engine.sampler import SamplingRow, sample
+from pdsim.engine.sampler import NO_RULES, SamplingRow, TokenRules, sample
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +47,11 @@ class ModelRunner(Protocol):
 class HfModelRunner:
     """Runs a Hugging Face causal LM loaded with `attn_implementation="pdsim"`."""
 
-    def __init__(self, model: torch.nn.Module, kv: SlotKvStore, pad_token_id: int = 0) -> None:
+    def __init__(
+        self, model: torch.nn.Module, kv: SlotKvStore, pad_token_id: int = 0, rules: TokenRules = NO_RULES
+    ) -> None:
         self.kv = kv
+        self._rules = rules
         self._device = next(model.parameters()).device
         self._body: torch.nn.Module = model.base_model  # type: ignore[assignment]
         self._head: torch.nn.Module = model.get_output_embeddings()  # type: ignore[operator]
@@ -65,7 +68,7 @@ class HfModelRunner:
         step = KvStep(self.kv, decode=False, slots=self._tensor([r.slot for r in rows]))
         hidden = self._forward(ids, positions, step)
         last = hidden[torch.arange(len(rows), device=self._device), self._tensor([n - 1 for n in lengths])]
-        return sample(self._head(last), [r.sampling for r in rows])
+        return sample(self._head(last), [r.sampling for r in rows], self._rules)
 
     @torch.inference_mode()
     def decode(self, rows: Sequence[DecodeRow]) -> list[int]:
@@ -85,7 +88,7 @@ class HfModelRunner:
         )
         ids = torch.tensor([[r.input_token] for r in rows], dtype=torch.long)
         hidden = self._forward(ids, positions[:, None], step)
-        return sample(self._head(hidden[:, -1]), [r.sampling for r in rows])
+        return sample(self._head(hidden[:, -1]), [r.sampling for r in rows], self._rules)
 
     def _forward(self, ids: torch.Tensor, positions: torch.Tensor, step: KvStep) -> torch.Tensor:
         out = self._body(
