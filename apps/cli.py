@@ -189,12 +189,13 @@ def _build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--ignore-eos", action="store_true")
     gen.add_argument("--timeout", type=float, default=None, help="deadline in seconds")
 
-    from apps.loadgen_cli import add_workload_args
+    from apps.loadgen_cli import add_api_args, add_workload_args
 
     load = sub.add_parser("loadgen", help="replay a workload against a running router and report it")
     load.add_argument("--router", default="127.0.0.1:50051")
     load.add_argument("--output", default="results/loadgen", help="directory for requests.jsonl and summary.json")
     add_workload_args(load)
+    add_api_args(load)
 
     for name, text in (
         ("experiment", "one deployment on the default workload (make colocated / make disaggregated)"),
