@@ -23,7 +23,6 @@ def sampling_from_pb(msg: pb.SamplingParams, default_max_tokens: int = DEFAULT_M
         min_p=msg.min_p,
         min_tokens=msg.min_tokens,
         stop_token_ids=tuple(msg.stop_token_ids),
-        logprobs=msg.logprobs if msg.HasField("logprobs") else None,
     )
 
 
@@ -40,8 +39,6 @@ def sampling_to_pb(params: SamplingParams) -> pb.SamplingParams:
     )
     if params.seed is not None:
         msg.seed = params.seed
-    if params.logprobs is not None:
-        msg.logprobs = params.logprobs
     return msg
 
 
