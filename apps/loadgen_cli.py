@@ -15,7 +15,7 @@ from loadgen.metrics import summarize
 from loadgen.mix import MIXES_DIR
 from loadgen.records import RequestRecord
 from loadgen.results import format_summary, write_results
-from loadgen.runner import RunLimits, fetch_model_info, run_plan
+from loadgen.runner import Api, RunLimits, fetch_model_info, run_plan
 from loadgen.spec import WorkloadSpec
 from loadgen.steady_state import steady_state
 from loadgen.workload import LengthPolicy, Plan
@@ -52,6 +52,16 @@ def add_workload_args(parser: argparse.ArgumentParser, spec: WorkloadSpec, limit
     group.add_argument("--drain-timeout", type=float, default=limits.drain_timeout)
 
 
+def add_api_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--api",
+        default=Api.GRPC.value,
+        choices=[a.value for a in Api],
+        help="grpc: pdsim's Router service at --router host:port; openai: any OpenAI-compatible server's streamed "
+        "/v1/completions at --router http://host:port",
+    )
+
+
 def workload_from(args: argparse.Namespace) -> WorkloadSpec:
     arrivals = Arrivals(ArrivalKind(args.arrival), args.rate, args.burstiness, args.concurrency)
     return WorkloadSpec(
@@ -78,12 +88,13 @@ async def measure(
     output: Path,
     label: str = "",
     extra: dict[str, Any] | None = None,
+    api: Api = Api.GRPC,
 ) -> dict[str, Any]:
     """Plan against the router's model, run, summarize, write `output`; returns the summary."""
-    info = await fetch_model_info(router)
+    info = await fetch_model_info(router, api=api)
     plan = spec.plan(info.max_context, limits.duration)
     open_loop = spec.times_from_trace or spec.arrivals.open_loop
-    records = await run_plan(router, plan, open_loop, spec.arrivals.concurrency, limits, label)
+    records = await run_plan(router, plan, open_loop, spec.arrivals.concurrency, limits, label, api)
     summary = summarize(records, plan.slos)
     window, ended_by = _send_window(plan, records, limits, open_loop)
     summary["steady_state"] = steady_state(records, window).to_json()
@@ -93,6 +104,7 @@ async def measure(
     summary["workload"] = {
         "description": spec.describe(),
         "model": info.model_name,
+        "api": api.value,
         "max_context": info.max_context,
         "length_policy": spec.length_policy.value,
         "lengths_adjusted": sum(plan.requests[r.index].adjusted for r in records),
@@ -119,7 +131,8 @@ def _send_window(plan: Plan, records: list[RequestRecord], limits: RunLimits, op
 
 def run_loadgen(args: argparse.Namespace) -> int:
     spec, limits = workload_from(args), limits_from(args)
-    summary = uvloop.run(measure(args.router, spec, limits, Path(args.output)))
+    api = Api(getattr(args, "api", Api.GRPC.value))
+    summary = uvloop.run(measure(args.router, spec, limits, Path(args.output), api=api))
     print(format_summary(summary, f"{spec.describe()} -> {args.output}"))
     if summary["workload"]["lengths_adjusted"] or summary["workload"]["requests_skipped"]:
         adjusted, skipped = summary["workload"]["lengths_adjusted"], summary["workload"]["requests_skipped"]

@@ -1,5 +1,8 @@
 """Run a plan against a router: warm up (not counted), send on schedule or in a closed loop, drain, record.
 
+The requests go through pdsim's gRPC API (`Api.GRPC`) or any OpenAI-compatible HTTP API (`Api.OPENAI`), so one
+experiment runs against either.
+
 Every run is bounded: at most the plan's requests, none sent after `duration`, and in-flight requests are
 given the drain time after the last send (by default their own deadline: no request can outlive it) before they
 are cancelled and recorded as timeouts.
@@ -9,12 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Protocol
+
+import aiohttp
 
 from loadgen.client import LoadClient
+from loadgen.openai_client import OpenAiClient, ServedModel, base_url, fetch_served_model
 from loadgen.progress import Progress
 from loadgen.records import RequestRecord
-from loadgen.workload import Plan
+from loadgen.workload import Plan, PlannedRequest
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.server import insecure_channel
@@ -47,22 +57,58 @@ class RunLimits:
         )
 
 
-async def fetch_model_info(router: str, timeout: float = 10.0) -> pb.NodeInfo:
-    """What the router serves (its context length bounds the plan)."""
+class Api(Enum):
+    GRPC = "grpc"  # pdsim's Router service; the target is host:port
+    OPENAI = "openai"  # /v1/completions, streamed; the target is http://host:port[/v1]
+
+
+class Client(Protocol):
+    def request(self, planned: PlannedRequest) -> Any: ...
+
+    async def send(self, request: Any, record: RequestRecord) -> RequestRecord: ...
+
+
+ClientFactory = Callable[[Plan, float], Client]  # (plan, the run's start) -> client
+
+
+async def fetch_model_info(router: str, timeout: float = 10.0, api: Api = Api.GRPC) -> pb.NodeInfo | ServedModel:
+    """What the router serves: its model's name and context length (which bounds the plan)."""
+    if api is Api.OPENAI:
+        async with aiohttp.ClientSession() as session:
+            return await fetch_served_model(session, base_url(router), timeout)
     async with insecure_channel(router) as channel:
         info: pb.NodeInfo = await pb_grpc.NodeStub(channel).GetInfo(pb.InfoRequest(), timeout=timeout)
         return info
 
 
+@asynccontextmanager
+async def _connect(router: str, api: Api, limits: RunLimits) -> AsyncIterator[ClientFactory]:
+    if api is Api.GRPC:
+        async with insecure_channel(router) as channel:
+            stub = pb_grpc.RouterStub(channel)
+            yield lambda plan, start: LoadClient(stub, plan, start, limits.request_timeout)
+        return
+    url = base_url(router)
+    # No pool limit: an open loop must not queue its requests on the client side.
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        model = (await fetch_served_model(session, url)).model_name
+        yield lambda plan, start: OpenAiClient(session, url, model, plan, start, limits.request_timeout)
+
+
 async def run_plan(
-    router: str, plan: Plan, open_loop: bool, concurrency: int, limits: RunLimits, label: str = ""
+    router: str,
+    plan: Plan,
+    open_loop: bool,
+    concurrency: int,
+    limits: RunLimits,
+    label: str = "",
+    api: Api = Api.GRPC,
 ) -> list[RequestRecord]:
     """Open loop: each request at its planned time. Closed loop: `concurrency` requests in flight."""
-    async with insecure_channel(router) as channel:
-        stub = pb_grpc.RouterStub(channel)
-        await _warm_up(stub, plan, limits)
+    async with _connect(router, api, limits) as make_client:
+        await _warm_up(make_client, plan, limits)
         start = time.perf_counter()
-        client = LoadClient(stub, plan, start, limits.request_timeout)
+        client = make_client(plan, start)
         due = [r for r in plan.requests if r.send_at is None or r.send_at <= limits.duration]
         progress = Progress(len(due), label)
         progress.note(limits.describe())
@@ -74,8 +120,8 @@ async def run_plan(
         return records
 
 
-async def _warm_up(stub: pb_grpc.RouterStub, plan: Plan, limits: RunLimits) -> None:
-    client = LoadClient(stub, plan, time.perf_counter(), limits.request_timeout)
+async def _warm_up(make_client: ClientFactory, plan: Plan, limits: RunLimits) -> None:
+    client = make_client(plan, time.perf_counter())
     warmups = plan.requests[: limits.warmup]
     results = await asyncio.gather(*(client.send(client.request(r), RequestRecord.for_planned(r)) for r in warmups))
     failed = [r for r in results if not r.ok]
@@ -83,9 +129,7 @@ async def _warm_up(stub: pb_grpc.RouterStub, plan: Plan, limits: RunLimits) -> N
         raise ConnectionError(f"warm-up request failed: {failed[0].code} {failed[0].error}")
 
 
-async def _tracked(
-    client: LoadClient, request: pb.GenerateRequest, progress: Progress, record: RequestRecord
-) -> RequestRecord:
+async def _tracked(client: Client, request: Any, progress: Progress, record: RequestRecord) -> RequestRecord:
     progress.on_sent()
     try:
         await client.send(request, record)
@@ -95,7 +139,7 @@ async def _tracked(
 
 
 async def _open_loop(
-    client: LoadClient, plan: Plan, limits: RunLimits, progress: Progress, start: float
+    client: Client, plan: Plan, limits: RunLimits, progress: Progress, start: float
 ) -> list[RequestRecord]:
     tasks: list[asyncio.Task[RequestRecord]] = []
     records: list[RequestRecord] = []
@@ -115,7 +159,7 @@ async def _open_loop(
 
 
 async def _closed_loop(
-    client: LoadClient, plan: Plan, concurrency: int, limits: RunLimits, progress: Progress, start: float
+    client: Client, plan: Plan, concurrency: int, limits: RunLimits, progress: Progress, start: float
 ) -> list[RequestRecord]:
     queue = iter(plan.requests)
     records: list[RequestRecord] = []

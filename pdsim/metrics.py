@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from typing import Protocol
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    start_http_server,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -73,6 +81,10 @@ class MetricsEndpoint:
             self._server = server
             self.address = f"{self.config.host}:{server.server_port}"
         return self.address
+
+    def render(self) -> tuple[bytes, str]:
+        """The registry in Prometheus' text format and its content type, for another server to serve."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
     def stop(self) -> None:
         if self._server is not None:

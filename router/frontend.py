@@ -36,6 +36,7 @@ class Admitted:
     request_class: str
     received: float  # time.perf_counter()
     stop: tuple[str, ...] = ()  # stop strings: the text ends before the first one it contains
+    include_stop: bool = False  # keep the stop string, or a stop token's text, at the end of the text
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,7 @@ class Frontend:
         request_class: str = "",
         timeout: float | None = None,
         stop: Sequence[str] = (),
+        include_stop: bool = False,
     ) -> Admitted:
         """Tokenize and validate; raises `InvalidRequest` naming the bad value (and counts it). `received` is
         the front's `time.perf_counter()` on receipt; `stop` strings are non-empty (the front checks them)."""
@@ -89,7 +91,7 @@ class Frontend:
             params=params,
             deadline=None if timeout is None else time.monotonic() + timeout,
         )
-        return Admitted(routed, request_class, received, tuple(stop))
+        return Admitted(routed, request_class, received, tuple(stop), include_stop)
 
     def rejected(self, request_class: str = "") -> None:
         """Count a request that a front refused as invalid before it could reach `admit`."""
@@ -99,7 +101,8 @@ class Frontend:
         """The request's pieces. Leaving early (a client that went away, or a stop string) cancels it on the nodes."""
         metrics = self._metrics
         detokenizer = IncrementalDetokenizer(self.tokenizer.decode)
-        stops = StopStrings(admitted.stop) if admitted.stop else None
+        stops = StopStrings(admitted.stop, admitted.include_stop) if admitted.stop else None
+        params = admitted.routed.params
         arrivals: list[float] = []
         tokens = 0
         finished = False
@@ -112,12 +115,16 @@ class Frontend:
                         arrivals.append(time.perf_counter())
                         tokens += len(chunk.token_ids)
                         metrics.tokens(len(chunk.token_ids))
-                    text = detokenizer.add(chunk.token_ids)
                     finish = chunk.finish_reason
+                    shown = chunk.token_ids
+                    stop_token = finish is FinishReason.STOP and shown and shown[-1] in params.stop_token_ids
+                    if stop_token and not admitted.include_stop:  # a stop token's text is left out, as vLLM does
+                        shown = shown[:-1]
+                    text = detokenizer.add(shown)
                     if finish is not None:
                         text += detokenizer.flush()
                     if stops is not None:
-                        text, stopped = stops.feed(text)
+                        text, stopped = stops.feed(text, active=tokens >= params.min_tokens)
                         if stopped:
                             finish = FinishReason.STOP
                         elif finish is not None:

@@ -90,7 +90,7 @@ class RouterServer:
         self._server = server
         if config.http_port is not None:
             served = ServedModel(info.model_name, tokenizer_dir, info.max_context)
-            self._http = HttpFront(frontend, served)
+            self._http = HttpFront(frontend, served, self.metrics_endpoint.render)
             http_address = await self._http.start(config.http_host, config.http_port)
             log.info("OpenAI-compatible API on http://%s/v1 (model %s)", http_address, info.model_name)
         self.pool.start_polling(config.load_poll_seconds)

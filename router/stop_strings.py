@@ -1,4 +1,5 @@
-"""Stop strings: end a completion where its text first contains one of them, the stop string left out.
+"""Stop strings: end a completion where its text first contains one of them, the stop string left out (or kept,
+with vLLM's `include_stop_str_in_output`).
 
 Text streams in pieces, so a stop string may span two of them: the tail of the text that could still grow into
 a stop string is held back until the next piece settles it.
@@ -10,20 +11,26 @@ from collections.abc import Sequence
 
 
 class StopStrings:
-    def __init__(self, stops: Sequence[str]) -> None:
+    def __init__(self, stops: Sequence[str], include: bool = False) -> None:
         assert stops and all(stops), "stop strings are non-empty"
         self._stops = tuple(stops)
+        self._include = include
         self._longest = max(len(s) for s in self._stops)
         self._held = ""
 
-    def feed(self, text: str) -> tuple[str, bool]:
+    def feed(self, text: str, active: bool = True) -> tuple[str, bool]:
         """The text that is safe to emit now, and whether a stop string ended the completion (the text is cut
-        before it; anything after is dropped)."""
+        before it, or after it when included; anything after is dropped). While not `active` (vLLM's min_tokens
+        not reached yet) no stop string ends it."""
         text = self._held + text
-        found = [i for i in (text.find(s) for s in self._stops) if i >= 0]
+        if not active:
+            self._held = ""
+            return text, False
+        found = [(i, len(s)) for i, s in ((text.find(s), s) for s in self._stops) if i >= 0]
         if found:
             self._held = ""
-            return text[: min(found)], True
+            start, length = min(found)
+            return text[: start + length if self._include else start], True
         keep = self._partial_match(text)
         self._held = text[len(text) - keep :]
         return text[: len(text) - keep], False

@@ -132,7 +132,8 @@ def test_packed_prefill_policies(policy: SchedulePolicy, runner: HfModelRunner, 
 def test_a_packed_prefill_of_very_different_lengths(runner: HfModelRunner) -> None:
     prompts = [p for p, n in zip(_prompts(), PROMPT_LENS, strict=True) if n in (150, 3, 5, 9)]
     model = AutoModelForCausalLM.from_pretrained(ensure_preset("tiny"), dtype=torch.float32).eval()  # type: ignore[no-untyped-call]
-    want = [int(model(torch.tensor([p])).logits[0, -1].argmax()) for p in prompts]
+    # generate() applies the preset's generation config (its suppressed tokens), as pdsim's sampler does.
+    want = [int(model.generate(torch.tensor([p]), max_new_tokens=1, do_sample=False)[0, -1]) for p in prompts]
     got = runner.run(StepInput.prefill([PrefillRow(slot, p, GREEDY) for slot, p in enumerate(prompts)]))
     assert got == want
 
@@ -157,7 +158,8 @@ def test_prefill_node_chunks_prompts_over_its_budget(budget: int, runner: HfMode
     for i, prompt in enumerate(prompts):
         out = model(torch.tensor([prompt]), use_cache=True)
         output = outputs[str(i)]
-        assert isinstance(output, PrefillOutput) and output.first_token == int(out.logits[0, -1].argmax())
+        first = int(model.generate(torch.tensor([prompt]), max_new_tokens=1, do_sample=False)[0, -1])
+        assert isinstance(output, PrefillOutput) and output.first_token == first  # suppressed tokens never come
         for layer, cached in enumerate(out.past_key_values.layers):
             stored = runner.kv.keys[layer][output.slot, :, : len(prompt)]
             torch.testing.assert_close(stored, cached.keys[0], atol=1e-5, rtol=1e-5)

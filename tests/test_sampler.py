@@ -3,7 +3,7 @@ from __future__ import annotations
 import torch
 
 from pdsim.core.requests import SamplingParams
-from pdsim.engine.sampler import SamplingRow, sample
+from pdsim.engine.sampler import SamplingRow, TokenRules, sample
 
 
 def _logits() -> torch.Tensor:
@@ -40,3 +40,20 @@ def test_top_k_keeps_only_the_k_best() -> None:
     params = SamplingParams(temperature=5.0, top_k=3)
     draws = {sample(logits[None], [SamplingRow(params, seed=1, index=i)])[0] for i in range(200)}
     assert draws == best3
+
+
+def test_suppressed_tokens_are_never_sampled_and_min_tokens_holds_off_eos_and_stop_ids() -> None:
+    logits = _logits()
+    best = logits.argmax(-1).tolist()
+    rules = TokenRules(suppress=frozenset({best[0]}), eos=frozenset({best[1]}))
+    early = SamplingParams(min_tokens=2, stop_token_ids=(best[2],))
+    got = sample(logits[:3], [SamplingRow(early, 0, 0), SamplingRow(early, 0, 1), SamplingRow(early, 0, 1)], rules)
+    assert got[0] != best[0] and got[1] != best[1] and got[2] != best[2]
+    late = sample(logits[1:3], [SamplingRow(early, 0, 2)] * 2, rules)
+    assert late == best[1:3]  # from min_tokens on, EOS and stop ids are ordinary tokens
+
+
+def test_min_p_1_is_greedy() -> None:
+    logits = _logits()
+    params = SamplingParams(temperature=50.0, min_p=1.0)
+    assert sample(logits, [SamplingRow(params, seed=s, index=s) for s in range(4)]) == logits.argmax(-1).tolist()

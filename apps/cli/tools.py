@@ -28,7 +28,7 @@ def add_tool_commands(sub: Any) -> None:
     gen.add_argument("--timeout", type=float, default=None, help="deadline in seconds")
     gen.set_defaults(run=_run_generate)
 
-    from apps.loadgen_cli import add_workload_args
+    from apps.loadgen_cli import add_api_args, add_workload_args
     from loadgen.runner import RunLimits
     from loadgen.spec import WorkloadSpec
 
@@ -36,6 +36,7 @@ def add_tool_commands(sub: Any) -> None:
     load.add_argument("--router", default=DEFAULT_ROUTER)
     load.add_argument("--output", default="results/loadgen", help="directory for requests.jsonl and summary.json")
     add_workload_args(load, WorkloadSpec(), RunLimits())
+    add_api_args(load)
     load.set_defaults(run=_run_loadgen)
 
     from apps.observe import ObserveConfig

@@ -19,6 +19,7 @@ GREEDY_TEMPERATURE = 1e-5
 MAX_TEMPERATURE = 1000.0  # far past uniform sampling; also keeps the value finite in the float32 wire field
 MAX_TOP_K = 2**31 - 1  # int32 on the wire
 MAX_SEED = 2**64 - 1  # uint64 on the wire
+MAX_STOP_TOKEN_IDS = 64  # bounds the per-step masking and the wire message
 
 
 class FinishReason(Enum):
@@ -36,6 +37,9 @@ class SamplingParams:
     seed: int | None = None
     max_tokens: int = DEFAULT_MAX_TOKENS
     ignore_eos: bool = False
+    min_p: float = 0.0  # drop tokens less likely than min_p x the likeliest one; 0 disables it
+    min_tokens: int = 0  # EOS and stop_token_ids cannot be sampled before this many tokens
+    stop_token_ids: tuple[int, ...] = ()  # generation stops (finish reason stop) after any of these
 
     @property
     def greedy(self) -> bool:
@@ -62,6 +66,12 @@ def validate_sampling(params: SamplingParams) -> None:
         raise InvalidRequest(f"top_k must be in [0, {MAX_TOP_K}] (0 disables it), got {params.top_k}")
     if params.max_tokens <= 0:
         raise InvalidRequest(f"max_tokens must be > 0, got {params.max_tokens}")
+    if not math.isfinite(params.min_p) or not 0.0 <= params.min_p <= 1.0:
+        raise InvalidRequest(f"min_p must be in [0, 1], got {params.min_p}")
+    if not 0 <= params.min_tokens <= params.max_tokens:
+        raise InvalidRequest(f"min_tokens must be in [0, max_tokens={params.max_tokens}], got {params.min_tokens}")
+    if len(params.stop_token_ids) > MAX_STOP_TOKEN_IDS:
+        raise InvalidRequest(f"stop_token_ids holds {len(params.stop_token_ids)} ids; at most {MAX_STOP_TOKEN_IDS}")
     if params.seed is not None and not 0 <= params.seed <= MAX_SEED:
         raise InvalidRequest(f"seed must be in [0, 2**64), got {params.seed}")
 
@@ -74,6 +84,9 @@ def validate_request(prompt_ids: Sequence[int], params: SamplingParams, limits: 
     bad = next((t for t in prompt_ids if not 0 <= t < limits.vocab_size), None)
     if bad is not None:
         raise InvalidRequest(f"prompt token id {bad} is outside the vocabulary [0, {limits.vocab_size})")
+    bad = next((t for t in params.stop_token_ids if not 0 <= t < limits.vocab_size), None)
+    if bad is not None:
+        raise InvalidRequest(f"stop_token_ids holds {bad}, outside the vocabulary [0, {limits.vocab_size})")
 
 
 def validate_lengths(prompt_len: int, params: SamplingParams, limits: ModelLimits) -> None:

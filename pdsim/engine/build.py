@@ -14,6 +14,7 @@ from pdsim.engine.engine import Engine
 from pdsim.engine.kv_store import SlotKvStore
 from pdsim.engine.model_runner import HfModelRunner
 from pdsim.engine.prefill_scheduler import PrefillScheduler
+from pdsim.engine.sampler import TokenRules
 from pdsim.engine.schedulers import ColocatedScheduler, DecodeScheduler, Scheduler
 from pdsim.models.loading import ModelInfo, load_model
 from pdsim.models.spec import ModelSpec
@@ -56,7 +57,8 @@ def build_runner(
     nbytes = SlotKvStore.bytes_for(info.layout, num_slots, max_tokens)
     _check_kv_fits(nbytes, spec.device, f"{num_slots} slots x {max_tokens} tokens", remedy)
     store = SlotKvStore(info.layout, num_slots, max_tokens, spec.device)
-    return HfModelRunner(model, store)
+    rules = TokenRules(suppress=info.suppress_token_ids, eos=info.eos_token_ids)
+    return HfModelRunner(model, store, rules=rules)
 
 
 def load_engine_model(spec: ModelSpec) -> tuple[torch.nn.Module, ModelInfo]:

@@ -15,7 +15,7 @@ import torch
 
 from pdsim.engine.attention import KvStep, Segment
 from pdsim.engine.kv_store import SlotKvStore
-from pdsim.engine.sampler import SamplingRow, sample
+from pdsim.engine.sampler import NO_RULES, SamplingRow, TokenRules, sample
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +61,9 @@ class ModelRunner(Protocol):
 class HfModelRunner:
     """Runs a Hugging Face causal LM loaded with `attn_implementation="pdsim"`."""
 
-    def __init__(self, model: torch.nn.Module, kv: SlotKvStore) -> None:
+    def __init__(self, model: torch.nn.Module, kv: SlotKvStore, rules: TokenRules = NO_RULES) -> None:
         self.kv = kv
+        self._rules = rules
         self._device = next(model.parameters()).device
         self._body: torch.nn.Module = model.base_model  # type: ignore[assignment]
         self._head: torch.nn.Module = model.get_output_embeddings()  # type: ignore[operator]
@@ -78,7 +79,7 @@ class HfModelRunner:
         step = self._decode_step(rows)
         ids = torch.tensor([[r.input_token] for r in rows], dtype=torch.long)
         hidden = self._forward(ids, torch.tensor([[r.position] for r in rows]), step)
-        return sample(self._head(hidden[:, -1]), [r.sampling for r in rows])
+        return sample(self._head(hidden[:, -1]), [r.sampling for r in rows], self._rules)
 
     def _packed(self, step: StepInput) -> list[int]:
         """Decode rows and prompt chunks as one `[1, tokens]` sequence with no padding."""
@@ -97,7 +98,7 @@ class HfModelRunner:
         kv_step = KvStep(self.kv, base.decodes, base.positions, base.kv_len, base.mask, tuple(segments))
         hidden = self._forward(torch.tensor([ids]), torch.tensor([positions]), kv_step)
         rows = [r.sampling for r in step.decodes] + [c.sampling for c in step.chunks if c.sampling is not None]
-        return sample(self._head(hidden[0, self._tensor(sampled)]), rows)
+        return sample(self._head(hidden[0, self._tensor(sampled)]), rows, self._rules)
 
     def _decode_step(self, rows: Sequence[DecodeRow]) -> KvStep:
         row_positions = [r.position for r in rows]

@@ -81,7 +81,8 @@ class Request:
 
 def finish_reason(request: Request, eos_token_ids: frozenset[int], max_context: int) -> FinishReason | None:
     """Why the request ends after its newest token, or None while it goes on."""
-    if not request.params.ignore_eos and request.output_ids[-1] in eos_token_ids:
+    last = request.output_ids[-1]
+    if (not request.params.ignore_eos and last in eos_token_ids) or last in request.params.stop_token_ids:
         return FinishReason.STOP
     if len(request.output_ids) >= request.params.max_tokens:
         return FinishReason.LENGTH

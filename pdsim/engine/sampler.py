@@ -1,4 +1,7 @@
-"""Turn logits into tokens: greedy, or temperature with top-k and top-p.
+"""Turn logits into tokens: greedy, or temperature with top-k, top-p and min-p.
+
+Before either, the model's suppressed tokens (`generation_config.suppress_tokens`, as `model.generate` honours
+them) are masked, and so are EOS and a request's stop tokens until it has `min_tokens` tokens.
 
 Sampling is a pure function of (logits, params, token index): a seeded request draws its i-th token from a
 generator seeded with (seed, i), so it samples the same tokens whichever node or batch computes each step.
@@ -23,9 +26,21 @@ class SamplingRow:
     index: int  # which output token this is: 0 for the first
 
 
-def sample(logits: torch.Tensor, rows: Sequence[SamplingRow]) -> list[int]:
+@dataclass(frozen=True, slots=True)
+class TokenRules:
+    """The model's facts that sampling obeys."""
+
+    suppress: frozenset[int] = frozenset()  # never sampled
+    eos: frozenset[int] = frozenset()  # not sampled before a request's min_tokens
+
+
+NO_RULES = TokenRules()
+
+
+def sample(logits: torch.Tensor, rows: Sequence[SamplingRow], rules: TokenRules = NO_RULES) -> list[int]:
     """`logits` is `[batch, vocab]`; returns one token per row."""
     assert logits.shape[0] == len(rows), (logits.shape, len(rows))
+    logits = _mask(logits, rows, rules)
     tokens: list[int] = logits.argmax(dim=-1).tolist()
     for i, row in enumerate(rows):
         if not row.params.greedy:
@@ -46,8 +61,27 @@ def _sample_row(logits: torch.Tensor, row: SamplingRow) -> int:
         drop = (torch.cumsum(sorted_probs, dim=-1) - sorted_probs) >= params.top_p
         scores = scores.scatter(0, order[drop], float("-inf"))
     probs = torch.softmax(scores, dim=-1)
+    if params.min_p > 0.0:
+        probs = probs.masked_fill(probs < params.min_p * probs.max(), 0.0)
     generator = torch.Generator().manual_seed(_mix(row.seed, row.index))
     return int(torch.multinomial(probs, 1, generator=generator).item())
+
+
+def _mask(logits: torch.Tensor, rows: Sequence[SamplingRow], rules: TokenRules) -> torch.Tensor:
+    early = [
+        (i, rules.eos | set(row.params.stop_token_ids))
+        for i, row in enumerate(rows)
+        if row.index < row.params.min_tokens
+    ]
+    if not rules.suppress and not early:
+        return logits
+    logits = logits.clone()
+    if rules.suppress:
+        logits[:, sorted(rules.suppress)] = float("-inf")
+    for i, banned in early:
+        if banned:
+            logits[i, sorted(banned)] = float("-inf")
+    return logits
 
 
 def _mix(seed: int, index: int) -> int:

@@ -1,6 +1,10 @@
 """A byte-level tokenizer built with the `tokenizers` library: one token per byte, plus three specials.
 
-It needs no training data and round-trips any text exactly, which is all the generated presets need.
+It needs no training data and round-trips any text exactly, which is all the generated presets need. A prompt may
+use every byte, but a preset only ever generates the printable ASCII characters and EOS (`suppressed_token_ids`
+lists the rest for the model's `generation_config.suppress_tokens`): each generated token then decodes on its own
+to exactly one character, so a client that counts chunks, characters or re-tokenized text counts the server's
+tokens, and every token streams as its own event.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from pdsim.core.preset_shapes import BYTE_VOCAB_SIZE, NUM_BYTE_TOKENS
 
 BOS, EOS, PAD = "<|bos|>", "<|eos|>", "<|pad|>"
 VOCAB_SIZE = BYTE_VOCAB_SIZE  # byte b has id b; the specials follow
+GENERATED_BYTES = range(0x20, 0x7F)  # printable ASCII, space included: one character per token
 
 # A plain role-tagged template so chat requests work on the generated models.
 CHAT_TEMPLATE = (
@@ -31,6 +36,12 @@ def _byte_to_unicode() -> dict[int, str]:
             mapping[b] = chr(NUM_BYTE_TOKENS + extra)
             extra += 1
     return mapping
+
+
+def suppressed_token_ids(eos_token_id: int) -> list[int]:
+    """Every id a preset never generates: control and non-ASCII bytes (alone they are no character) and the
+    specials other than EOS."""
+    return [i for i in range(VOCAB_SIZE) if i not in GENERATED_BYTES and i != eos_token_id]
 
 
 def build_byte_tokenizer() -> PreTrainedTokenizerFast:

@@ -33,6 +33,7 @@ class ModelInfo:
     limits: ModelLimits
     eos_token_ids: frozenset[int]
     layout: KvLayout
+    suppress_token_ids: frozenset[int] = frozenset()  # generation_config.suppress_tokens: never sampled
 
 
 def resolve_model_path(model: str) -> Path:
@@ -73,7 +74,8 @@ def describe_model(model: torch.nn.Module, path: Path, dtype: torch.dtype, max_c
     context = int(config.max_position_embeddings)
     if max_context is not None:
         context = min(context, max_context)
-    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None) or config.eos_token_id
+    generation = getattr(model, "generation_config", None)
+    eos = getattr(generation, "eos_token_id", None) or config.eos_token_id
     eos_ids = frozenset([eos] if isinstance(eos, int) else (eos or []))
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
     layout = KvLayout(
@@ -89,4 +91,5 @@ def describe_model(model: torch.nn.Module, path: Path, dtype: torch.dtype, max_c
         limits=ModelLimits(max_context=context, vocab_size=config.vocab_size),
         eos_token_ids=eos_ids,
         layout=layout,
+        suppress_token_ids=frozenset(getattr(generation, "suppress_tokens", None) or ()),
     )

@@ -1,20 +1,28 @@
 """Named model presets that pdsim generates itself: Llama-architecture, random weights from a fixed seed.
 
 A preset is created on first use under the models directory, saved with `save_pretrained`, and from then on
-loaded through the same `from_pretrained` path as any other checkpoint.
+loaded through the same `from_pretrained` path as any other checkpoint. A stamp file records the preset's format
+and parameters; a directory whose stamp differs (an older pdsim wrote it) is regenerated, never silently reused.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 from pdsim.core.preset_shapes import PRESETS, Preset
 
 MODELS_DIR_ENV = "PDSIM_MODELS_DIR"
 __all__ = ["PRESETS", "Preset", "default_models_dir", "ensure_preset", "is_preset"]
+# Bump when what a preset directory holds changes (tokenizer, generation config, weights): cached copies of an
+# older format are regenerated. 2: generation suppresses every token that is not one printable character.
+PRESET_FORMAT = 2
+STAMP_FILE = "pdsim_preset.json"
 
 
 def default_models_dir() -> Path:
@@ -31,28 +39,50 @@ def ensure_preset(name: str, models_dir: Path | None = None) -> Path:
     if name not in PRESETS:
         raise ValueError(f"unknown model preset {name!r}; presets: {', '.join(sorted(PRESETS))}")
     target = (models_dir or default_models_dir()) / name
-    if (target / "config.json").exists():
+    stamp = _stamp(PRESETS[name])
+    if _read_stamp(target) == stamp:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    # Build in a private directory and rename into place: concurrent creators never see half a model.
+    # Build in a private directory and rename into place: concurrent creators never see half a model. A stale
+    # directory is moved aside first (rename is atomic; a reader holding files open keeps them).
     staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+    stale = Path(tempfile.mkdtemp(prefix=f".{name}-stale-", dir=target.parent))
     try:
         _write_preset(PRESETS[name], staging)
+        (staging / STAMP_FILE).write_text(json.dumps(stamp, sort_keys=True) + "\n")
+        if target.exists() and _read_stamp(target) != stamp:
+            with contextlib.suppress(OSError):  # another process replaced it first
+                target.rename(stale / name)
         try:
             staging.rename(target)
         except OSError:
-            if not (target / "config.json").exists():
+            if _read_stamp(target) != stamp:
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(stale, ignore_errors=True)
     return target
+
+
+def _stamp(preset: Preset) -> dict[str, object]:
+    return {"format": PRESET_FORMAT, "preset": asdict(preset)}
+
+
+def _read_stamp(directory: Path) -> object:
+    """The stamp a preset directory holds, or None when it has none (or no model)."""
+    if not (directory / "config.json").is_file():
+        return None
+    try:
+        return json.loads((directory / STAMP_FILE).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _write_preset(preset: Preset, directory: Path) -> None:
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
-    from pdsim.models.byte_tokenizer import VOCAB_SIZE, build_byte_tokenizer
+    from pdsim.models.byte_tokenizer import VOCAB_SIZE, build_byte_tokenizer, suppressed_token_ids
 
     tokenizer = build_byte_tokenizer()
     config = LlamaConfig(
@@ -75,7 +105,10 @@ def _write_preset(preset: Preset, directory: Path) -> None:
     finally:
         torch.random.set_rng_state(generator_state)
     model.generation_config = GenerationConfig(  # type: ignore[no-untyped-call]
-        bos_token_id=config.bos_token_id, eos_token_id=config.eos_token_id, pad_token_id=config.pad_token_id
+        bos_token_id=config.bos_token_id,
+        eos_token_id=config.eos_token_id,
+        pad_token_id=config.pad_token_id,
+        suppress_tokens=suppressed_token_ids(tokenizer.eos_token_id),
     )
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)

@@ -20,6 +20,9 @@ def sampling_from_pb(msg: pb.SamplingParams, default_max_tokens: int = DEFAULT_M
         seed=msg.seed if msg.HasField("seed") else None,
         max_tokens=msg.max_tokens if msg.HasField("max_tokens") else default_max_tokens,
         ignore_eos=msg.ignore_eos,
+        min_p=msg.min_p,
+        min_tokens=msg.min_tokens,
+        stop_token_ids=tuple(msg.stop_token_ids),
     )
 
 
@@ -30,6 +33,9 @@ def sampling_to_pb(params: SamplingParams) -> pb.SamplingParams:
         top_k=params.top_k,
         max_tokens=params.max_tokens,
         ignore_eos=params.ignore_eos,
+        min_p=params.min_p,
+        min_tokens=params.min_tokens,
+        stop_token_ids=params.stop_token_ids,
     )
     if params.seed is not None:
         msg.seed = params.seed

@@ -1,4 +1,5 @@
-"""The HTTP server: OpenAI's /v1/models, /v1/completions and /v1/chat/completions on aiohttp.
+"""The HTTP server: OpenAI's /v1/models, /v1/completions and /v1/chat/completions on aiohttp, and the router's
+Prometheus `/metrics` on the same port (as vLLM serves them).
 
 It runs on the router's own event loop (uvloop), beside the gRPC server, and serves every request through the
 router's `Frontend`, so both APIs share validation, routing, cancellation and metrics. A client that goes away
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 BODY_BYTES_PER_CONTEXT_TOKEN = 16
 MIN_BODY_BYTES = 1024 * 1024
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# Renders the router's metrics registry: (body, content type).
+MetricsRenderer = Callable[[], tuple[bytes, str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +60,16 @@ async def _openai_errors(request: web.Request, handler: _Handler) -> web.StreamR
         return web.json_response(HttpError(500, f"internal error: {type(error).__name__}").body(), status=500)
 
 
+def _fields(body: object) -> frozenset[str]:
+    """The fields an error's `param` may name: pdsim's, and the unknown ones this body sent (refused by name)."""
+    return REQUEST_FIELDS | frozenset(body) if isinstance(body, dict) else REQUEST_FIELDS
+
+
 class HttpFront:
-    def __init__(self, frontend: Frontend, model: ServedModel) -> None:
+    def __init__(self, frontend: Frontend, model: ServedModel, metrics: MetricsRenderer | None = None) -> None:
         self._frontend = frontend
         self._model = model
+        self._metrics = metrics
         self._chat_template = ChatTemplate.load(model.directory)
         self._started = int(time.time())
         self._runner: web.AppRunner | None = None
@@ -70,6 +79,9 @@ class HttpFront:
         max_body = max(MIN_BODY_BYTES, BODY_BYTES_PER_CONTEXT_TOKEN * self._model.max_context)
         app = web.Application(client_max_size=max_body, middlewares=[_openai_errors])
         app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/v1/models/{model_id:.+}", self._model_card)
+        if self._metrics is not None:
+            app.router.add_get("/metrics", self._metrics_page)
         app.router.add_post("/v1/completions", self._completions)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/health", self._health)
@@ -99,8 +111,13 @@ class HttpFront:
     async def _health(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
-    async def _models(self, request: web.Request) -> web.Response:
-        card = {
+    async def _metrics_page(self, request: web.Request) -> web.Response:
+        assert self._metrics is not None
+        body, content_type = self._metrics()
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    def _card(self) -> dict[str, object]:
+        return {
             "id": self._model.name,
             "object": "model",
             "created": self._started,
@@ -108,7 +125,15 @@ class HttpFront:
             "root": str(self._model.directory),
             "max_model_len": self._model.max_context,
         }
-        return web.json_response({"object": "list", "data": [card]})
+
+    async def _models(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [self._card()]})
+
+    async def _model_card(self, request: web.Request) -> web.Response:
+        model_id = request.match_info["model_id"]
+        if model_id != self._model.name:
+            raise model_not_found(model_id)
+        return web.json_response(self._card())
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         received = time.perf_counter()
@@ -117,7 +142,7 @@ class HttpFront:
             parsed = parse_completion(body, self._frontend.default_max_tokens)
         except InvalidRequest as error:
             self._frontend.rejected()
-            raise http_error(error, REQUEST_FIELDS) from error
+            raise http_error(error, _fields(body)) from error
         return await self._serve(request, parsed.prompt, parsed.options, received, TextShape, {})
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
@@ -131,7 +156,7 @@ class HttpFront:
             text = self._chat_template.render(parsed.messages)
         except InvalidRequest as error:
             self._frontend.rejected()
-            raise http_error(error, REQUEST_FIELDS, rename) from error
+            raise http_error(error, _fields(body), rename) from error
         prompt = self._frontend.tokenizer.encode(text, add_special_tokens=False)
         return await self._serve(request, prompt, parsed.options, received, ChatShape, rename)
 
@@ -158,7 +183,14 @@ class HttpFront:
             self._frontend.rejected(options.request_class)
             raise model_not_found(options.model)
         try:
-            admitted = self._frontend.admit(prompt, options.params, received, options.request_class, stop=options.stop)
+            admitted = self._frontend.admit(
+                prompt,
+                options.params,
+                received,
+                options.request_class,
+                stop=options.stop,
+                include_stop=options.include_stop_str_in_output,
+            )
         except InvalidRequest as error:
             raise http_error(error, REQUEST_FIELDS, rename) from error
         shape = shape_type(admitted.routed.request_id, self._model.name, options.stream and options.include_usage)

@@ -2,9 +2,9 @@
 
 Each field is checked for its JSON type here, and the `InvalidRequest` names it; the values themselves
 (temperature >= 0, max_tokens > 0, the context length...) are checked by `Frontend.admit`, with the same
-rules and messages as the gRPC front. Options that pdsim cannot honour (n > 1, logprobs, tools, penalties)
-are refused rather than ignored; fields it does not know are ignored, as vLLM does, because benchmark tools
-send extensions of their own.
+rules and messages as the gRPC front. Options that pdsim cannot honour (n > 1, tools, penalties) are refused
+rather than ignored, and so is every field it does not know, unless `HARMLESS_FIELDS` lists it: a silently
+ignored option would make a client measure something other than what it asked for.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ class Options:
     model: str | None
     params: SamplingParams
     stop: tuple[str, ...] = ()
+    include_stop_str_in_output: bool = False  # vLLM's: keep the stop string (or stop token's text) in the text
     stream: bool = False
     include_usage: bool = False
     request_class: str = ""  # pdsim's extension: the SLO class the router's metrics count it under
@@ -63,19 +64,23 @@ _UNSUPPORTED: dict[str, tuple[Callable[[Any], bool], str]] = {
     "best_of": (lambda v: v == 1, "best_of must be 1: pdsim returns one choice per request"),
     "echo": (lambda v: v is False, "echo is not supported"),
     "suffix": (lambda v: v == "", "suffix is not supported"),
-    "logprobs": (lambda v: v is False or v == 0, "logprobs are not supported"),
-    "top_logprobs": (lambda v: v == 0, "top_logprobs are not supported"),
+    "logprobs": (lambda v: v is False, "logprobs are not supported yet"),
+    "top_logprobs": (lambda v: v == 0, "top_logprobs are not supported yet"),
     "presence_penalty": (lambda v: v == 0, "presence_penalty is not supported (only 0)"),
     "frequency_penalty": (lambda v: v == 0, "frequency_penalty is not supported (only 0)"),
     "repetition_penalty": (lambda v: v == 1, "repetition_penalty is not supported (only 1)"),
     "logit_bias": (lambda v: v == {}, "logit_bias is not supported"),
-    "min_tokens": (lambda v: v == 0, "min_tokens is not supported (only 0)"),
     "tools": (lambda v: v == [], "tools are not supported"),
     "tool_choice": (lambda v: v == "none", "tool_choice is not supported"),
     "functions": (lambda v: v == [], "functions are not supported"),
     "function_call": (lambda v: v == "none", "function_call is not supported"),
     "response_format": (lambda v: v == {"type": "text"}, "response_format is not supported (only text)"),
+    "skip_special_tokens": (lambda v: v is True, "skip_special_tokens must be true: special tokens are skipped"),
 }
+
+# Accepted and ignored: they change nothing pdsim computes or returns (end-user ids, bookkeeping for stored
+# completions, scheduling hints), so refusing them would only break clients.
+HARMLESS_FIELDS = frozenset({"user", "metadata", "store", "service_tier", "parallel_tool_calls", "priority"})
 
 
 class _Body:
@@ -107,7 +112,10 @@ class _Body:
         value: str | None = self.get(name, lambda v: isinstance(v, str), "a string")
         return value
 
-    def refuse_unsupported(self) -> None:
+    def refuse_unsupported(self, known: frozenset[str]) -> None:
+        unknown = sorted(k for k, v in self.raw.items() if v is not None and k not in known)
+        if unknown:
+            raise InvalidRequest(f"{unknown[0]} is not a field pdsim supports; it would be ignored, so it is refused")
         for name, (is_default, message) in _UNSUPPORTED.items():
             value = self.raw.get(name)
             if value is not None and not is_default(value):
@@ -115,7 +123,7 @@ class _Body:
 
 
 def _options(body: _Body, default_max_tokens: int, max_tokens_names: tuple[str, ...]) -> Options:
-    body.refuse_unsupported()
+    body.refuse_unsupported(REQUEST_FIELDS)
     max_tokens = next((v for v in map(body.integer, max_tokens_names) if v is not None), None)
     temperature = body.number("temperature")
     top_p = body.number("top_p")
@@ -140,11 +148,15 @@ def _options(body: _Body, default_max_tokens: int, max_tokens_names: tuple[str, 
         seed=body.integer("seed"),
         max_tokens=default_max_tokens if max_tokens is None else max_tokens,
         ignore_eos=body.boolean("ignore_eos"),
+        min_p=body.number("min_p") or 0.0,
+        min_tokens=body.integer("min_tokens") or 0,
+        stop_token_ids=tuple(body.get("stop_token_ids", lambda v: _is_list_of(v, int), "a list of token ids") or ()),
     )
     return Options(
         model=body.string("model"),
         params=params,
         stop=stop,
+        include_stop_str_in_output=body.boolean("include_stop_str_in_output"),
         stream=body.boolean("stream"),
         include_usage=bool(include_usage),
         request_class=body.string("request_class") or "",
@@ -212,5 +224,6 @@ def _text_part(where: str, part: object) -> str:
 
 REQUEST_FIELDS = frozenset(
     {"model", "prompt", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "seed"}
-    | {"stop", "stream", "stream_options", "ignore_eos", "request_class", *_UNSUPPORTED}
+    | {"stop", "stream", "stream_options", "ignore_eos", "request_class", "min_p", "min_tokens", "stop_token_ids"}
+    | {"include_stop_str_in_output", *_UNSUPPORTED, *HARMLESS_FIELDS}
 )

@@ -66,6 +66,14 @@ BAD_REQUESTS: list[tuple[str, Any, str | None, str]] = [
     ),
     ("/chat/completions", CHAT | {"tools": [{"type": "function"}]}, "tools", "tools are not supported"),
     ("/chat/completions", CHAT | {"max_completion_tokens": 0}, "max_tokens", "max_tokens must be > 0, got 0"),
+    ("/completions", COMPLETION | {"guided_regex": "a+"}, "guided_regex", "guided_regex is not a field pdsim"),
+    ("/chat/completions", CHAT | {"n": 3}, "n", "n must be 1"),
+    ("/chat/completions", CHAT | {"logprobs": True}, "logprobs", "logprobs are not supported"),
+    ("/completions", COMPLETION | {"min_p": 1.5}, "min_p", "min_p must be in [0, 1], got 1.5"),
+    ("/completions", COMPLETION | {"min_tokens": 5}, "min_tokens", "min_tokens must be in [0, max_tokens=4]"),
+    ("/completions", COMPLETION | {"stop_token_ids": [9999]}, "stop_token_ids", "holds 9999, outside"),
+    ("/completions", COMPLETION | {"stop_token_ids": 3}, "stop_token_ids", "must be a list of token ids"),
+    ("/completions", COMPLETION | {"include_stop_str_in_output": 1}, "include_stop_str_in_output", "true or"),
 ]
 
 
@@ -136,7 +144,9 @@ def test_a_full_cluster_is_429() -> None:
                 await client.completions.create(model=MODEL, prompt=prompt, max_tokens=4)
             # Streamed, the decode node refuses the KV after the prefill node streamed token 1: the status line is
             # sent by then, so the refusal arrives as an error event, which the SDK raises.
-            stream = await client.completions.create(model=MODEL, prompt=prompt, max_tokens=4, stream=True)
+            stream = await client.completions.create(
+                model=MODEL, prompt=prompt, max_tokens=4, stream=True, extra_body=IGNORE_EOS
+            )  # without ignore_eos the first token may end it at the prefill node
             with pytest.raises(openai.APIError) as caught:
                 async for _ in stream:
                     pass
