@@ -87,7 +87,8 @@ def _aiperf_argv(run: Run, bin_dir: Path) -> list[str]:
         str(bin_dir / "aiperf"), "profile", "--model", run.model, "--url", run.base, "--endpoint-type", "completions",
         "--streaming", "--tokenizer", str(run.tokenizer), "--synthetic-input-tokens-mean", str(run.input_tokens),
         "--output-tokens-mean", str(run.output_tokens), "--request-rate", str(run.rate), "--request-count",
-        str(run.count), "--extra-inputs", "ignore_eos:true", "--use-server-token-count", "--artifact-dir", str(run.out), "--ui-type", "none",
+        str(run.count), "--extra-inputs", "ignore_eos:true", "--use-server-token-count",
+        "--artifact-dir", str(run.out), "--ui-type", "none",
     ]  # fmt: skip
 
 
