@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
 .PHONY: venv test test-all lint proto prometheus observe dashboards up-colocated up-disaggregated colocated disaggregated \
-	compare phases clean
+	compare phases clients clean
 
 # Experiment knobs, forwarded only when set: the defaults live in ExperimentConfig (apps/experiment.py) and
 # PhasesConfig, and `pdsim compare --help` shows them. ARGS passes any other flag through.
@@ -80,6 +80,13 @@ compare: $(STAMP)
 PHASES_ARGS ?=
 phases: $(STAMP)
 	$(VENV)/bin/pdsim --log-level WARNING phases $(MODEL_ARGS) $(PHASES_ARGS) $(ARGS)
+
+# The client-compatibility harness (not part of make test): vllm bench serve, guidellm, aiperf and the openai SDK, each
+# installed once into its own virtual environment under ~/.cache/pdsim/clients, against a cluster in each mode;
+# writes results/clients/table.md and commands.md. make clients CLIENTS_ARGS="--tools aiperf,openai --count 20"
+CLIENTS_ARGS ?= --model small --count 30 --rate 2
+clients: $(STAMP)
+	$(PY) -m apps.clients.harness $(CLIENTS_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

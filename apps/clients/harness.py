@@ -1,0 +1,171 @@
+"""`make clients`: install each client into its own cached virtual environment, start a tiny cluster in each
+mode, run every client for one short constant-rate benchmark (bounded in count and time), then pdsim's own load
+generator through the same HTTP API, and write one table beside the router's Prometheus figures for each run.
+
+Writes results/clients/table.md (the table) and results/clients/commands.md (the exact command lines run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from apps.clients.tools import TOOLS, Figures, Run, Tool
+from apps.launcher import ClusterSpec, started_cluster
+from apps.loadgen_cli import measure
+from loadgen.arrivals import ArrivalKind, Arrivals
+from loadgen.runner import Api, RunLimits
+from loadgen.spec import WorkloadSpec
+from pdsim.models.presets import ensure_preset
+from pdsim.models.spec import ModelSpec
+from pdsim.node.config import NodeConfig
+
+TOOL_TIMEOUT = 600.0  # seconds one tool may run, installs excluded
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? ([-+0-9.eEinfNa]+)$")
+
+
+def ensure_venv(tool: Tool) -> Path:
+    """The tool's virtual environment, created and installed once (a stamp records the packages)."""
+    venv = tool.venv()
+    stamp = venv / ".pdsim-installed"
+    wanted = " ".join(tool.packages)
+    if stamp.is_file() and stamp.read_text() == wanted:
+        return venv / "bin"
+    subprocess.run(["python3", "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", *tool.packages], check=True)
+    if tool.remove:
+        subprocess.run([str(venv / "bin" / "pip"), "uninstall", "-q", "-y", *tool.remove], check=True)
+    stamp.write_text(wanted)
+    return venv / "bin"
+
+
+def server_figures(base: str) -> dict[str, float]:
+    """Sums of the router's samples by name, from /metrics on the HTTP port."""
+    with urllib.request.urlopen(base + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    sums: dict[str, float] = {}
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if match and 'role="router"' in (match.group(2) or ""):
+            sums[match.group(1)] = sums.get(match.group(1), 0.0) + float(match.group(3))
+    return sums
+
+
+def _delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    def d(name: str) -> float:
+        return after.get(name, 0.0) - before.get(name, 0.0)
+
+    def mean_ms(name: str) -> float:
+        count = d(name + "_count")
+        return 1000 * d(name + "_sum") / count if count else float("nan")
+
+    return {
+        "requests": d("pdsim_time_to_first_token_seconds_count"),
+        "output_tokens": d("pdsim_generation_tokens_total"),
+        "ttft_ms": mean_ms("pdsim_time_to_first_token_seconds"),
+        "itl_ms": mean_ms("pdsim_inter_token_latency_seconds"),
+        "tpot_ms": mean_ms("pdsim_request_time_per_output_token_seconds"),
+    }
+
+
+def run_tool(tool: Tool, run: Run, commands: list[str]) -> Figures | str:
+    bin_dir = ensure_venv(tool)
+    run.out.mkdir(parents=True, exist_ok=True)
+    argv = tool.argv(run, bin_dir)
+    command = " ".join(argv).replace(str(run.out), "OUT").replace(run.base, "http://127.0.0.1:PORT")
+    commands.append(command.replace(str(bin_dir) + "/", "").replace(str(Path.home()), "~"))
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
+    env.pop("HF_HUB_OFFLINE", None)
+    if tool.offline:
+        env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=TOOL_TIMEOUT, env=env, cwd=run.out)
+    except subprocess.TimeoutExpired:
+        return f"timed out after {TOOL_TIMEOUT:g} s"
+    (run.out / "stdout.txt").write_text(done.stdout + "\n--- stderr ---\n" + done.stderr)
+    if done.returncode != 0:
+        return f"exit {done.returncode}: {done.stderr.strip().splitlines()[-1:] if done.stderr.strip() else ''}"
+    try:
+        return tool.read(run, done.stdout)
+    except (OSError, KeyError, ValueError, IndexError) as error:
+        return f"could not read its output: {error!r}"
+
+
+def run_pdsim(run: Run) -> Figures:
+    mix = run.out / "mix.toml"
+    run.out.mkdir(parents=True, exist_ok=True)
+    mix.write_text(
+        '[[classes]]\nname = "fixed"\nweight = 1.0\n'
+        f"input = {run.input_tokens}\noutput = {run.output_tokens}\n"
+        "slo = { ttft = 10.0, tpot = 1.0 }\nignore_eos = true\n"
+    )
+    spec = WorkloadSpec(mix=str(mix), arrivals=Arrivals(ArrivalKind.CONSTANT, rate=run.rate), count=run.count)
+    limits = RunLimits(duration=run.count / run.rate + 1, warmup=0, request_timeout=120, drain_timeout=120)
+    summary = asyncio.run(measure(run.base, spec, limits, run.out, api=Api.OPENAI))
+    records = [json.loads(x) for x in (run.out / "requests.jsonl").read_text().splitlines()]
+    tokens = sum(sum(r["chunk_tokens"]) for r in records if r["status"] == "ok")
+    ms = {k: 1000 * summary[k]["median"] for k in ("ttft_s", "itl_s", "tpot_s")}
+    return Figures(summary["completed"], ms["ttft_s"], ms["itl_s"], ms["tpot_s"], tokens)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m apps.clients.harness", description=__doc__)
+    parser.add_argument("--tools", default=",".join([*TOOLS]), help=f"of {', '.join(TOOLS)}")
+    parser.add_argument("--modes", default="colocated,disaggregated")
+    parser.add_argument("--model", default="tiny")
+    parser.add_argument("--rate", type=float, default=2.0)
+    parser.add_argument("--count", type=int, default=50)
+    parser.add_argument("--input-tokens", type=int, default=64)
+    parser.add_argument("--output-tokens", type=int, default=32)
+    parser.add_argument("--out", default="results/clients")
+    args = parser.parse_args(argv)
+    out = Path(args.out).resolve()
+    tokenizer = ensure_preset(args.model)
+    rows: list[str] = []
+    commands: list[str] = []
+    for mode in args.modes.split(","):
+        node = NodeConfig(model=ModelSpec(args.model))
+        cluster = ClusterSpec(mode, 2, 1, 1, node, router_port=0, http_port=0)
+        with started_cluster(cluster) as launcher:
+            base = "http://" + launcher.children[-1].endpoints["http"]
+            for name in [*args.tools.split(","), "pdsim-loadgen"]:
+                run = Run(base, args.model, tokenizer, args.rate, args.count, args.input_tokens,
+                          args.output_tokens, out / mode / name)  # fmt: skip
+                before, started = server_figures(base), time.monotonic()
+                result = run_pdsim(run) if name == "pdsim-loadgen" else run_tool(TOOLS[name], run, commands)
+                server = _delta(before, server_figures(base))
+                rows.append(_row(mode, name, result, server, time.monotonic() - started))
+                print(rows[-1], flush=True)
+    header = (
+        "| mode | client | completed | TTFT p50 ms | ITL p50 ms | TPOT p50 ms | output tokens | server: requests | "
+        "server: output tokens | server: mean TTFT / ITL / TPOT ms | wall s |\n|" + "---|" * 11
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "table.md").write_text(header + "\n" + "\n".join(rows) + "\n")
+    (out / "commands.md").write_text("\n".join(f"    {c}" for c in dict.fromkeys(commands)) + "\n")
+    print(f"wrote {out / 'table.md'} and {out / 'commands.md'}")
+    return 0
+
+
+def _row(mode: str, name: str, result: Figures | str, server: dict[str, float], wall: float) -> str:
+    means = f"{server['ttft_ms']:.1f} / {server['itl_ms']:.1f} / {server['tpot_ms']:.1f}"
+    tail = f"{server['requests']:.0f} | {server['output_tokens']:.0f} | {means} | {wall:.0f} |"
+    if isinstance(result, str):
+        return f"| {mode} | {name} | failed: {result} | | | | | {tail}"
+    r = result
+    return (
+        f"| {mode} | {name} | {r.completed} | {r.ttft_ms:.1f} | {r.itl_ms:.1f} | {r.tpot_ms:.1f} | "
+        f"{r.output_tokens} | {tail}"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
