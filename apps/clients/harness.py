@@ -24,6 +24,7 @@ from apps.loadgen_cli import measure
 from loadgen.arrivals import ArrivalKind, Arrivals
 from loadgen.runner import Api, RunLimits
 from loadgen.spec import WorkloadSpec
+from pdsim.core.topology import Mode
 from pdsim.models.presets import ensure_preset
 from pdsim.models.spec import ModelSpec
 from pdsim.node.config import NodeConfig
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     commands: list[str] = []
     for mode in args.modes.split(","):
         node = NodeConfig(model=ModelSpec(args.model))
-        cluster = ClusterSpec(mode, 2, 1, 1, node, router_port=0, http_port=0)
+        cluster = ClusterSpec(Mode(mode), 2, 1, 1, node, router_port=0, http_port=0)
         with started_cluster(cluster) as launcher:
             base = "http://" + launcher.children[-1].endpoints["http"]
             for name in [*args.tools.split(","), "pdsim-loadgen"]:
