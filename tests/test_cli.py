@@ -29,8 +29,8 @@ def test_make_compare_with_no_overrides_runs_the_default_experiment() -> None:
     config, defaults = experiment_config_from(parse_args(["compare"])), ExperimentConfig()
     assert config == dataclasses.replace(defaults, workload=defaults.workload_at(defaults.rate))
     assert (config.model.model, config.model.dtype, config.workload.mix) == ("small", "bfloat16", "mixed")
-    assert config.rate == 3
-    assert (config.rates, config.workers, config.prefill, config.decode) == ((1, 2, 3, 4), 2, 1, 1)
+    assert config.rate == 1.5
+    assert (config.rates, config.workers, config.prefill, config.decode) == ((0.5, 1, 1.5, 2), 2, 1, 1)
     assert (config.limits.duration, config.workload.seed) == (30, 0)
     assert config.arms == ("colocated", "colocated-prefill-first", "disaggregated")
     overridden = experiment_config_from(parse_args(["compare", "--model", "tiny", "--rates", "1,2"]))
