@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 
 # Experiment knobs, forwarded only when set: the defaults live in ExperimentConfig (apps/experiment.py) and
 # PhasesConfig, and `pdsim compare --help` shows them. ARGS passes any other flag through.
-#   make compare RATES=1,2,4 MIX=chat PREFILL=1 DECODE=1 MODEL=small DTYPE=bfloat16 ARGS="--warmup 2"
+#   make compare RATES=0.5,1,2 MIX=chat PREFILL=1 DECODE=1 MODEL=small DTYPE=bfloat16 ARGS="--warmup 2"
 flag = $(if $($(1)),$(2) $($(1)))
 MODEL_ARGS = $(strip $(call flag,MODEL,--model) $(call flag,DTYPE,--dtype) $(call flag,DEVICE,--device))
 EXPERIMENT_ARGS = $(strip $(MODEL_ARGS) $(call flag,MIX,--mix) $(call flag,RATE,--rate) $(call flag,WORKERS,--workers) \

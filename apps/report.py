@@ -207,6 +207,8 @@ def _main_table(arms: list[str], main: dict[str, dict[str, Any]]) -> list[str]:
     for metric in ("ttft", "tpot", "itl", "e2el"):
         for stat in ("median", "p90", "p99"):
             lines.append(_row(f"{metric.upper()} {stat} (ms)", [_ms(main[a][f"{metric}_s"][stat]) for a in arms]))
+        if metric == "itl":  # the longest decode stall: rarer than 1% of gaps, so p99 alone can miss it
+            lines.append(_row("ITL max (ms)", [_ms(main[a]["itl_s"].get("max", math.nan)) for a in arms]))
     for key, label in (
         ("request_throughput", "throughput (req/s)"),
         ("output_throughput", "output throughput (tokens/s)"),

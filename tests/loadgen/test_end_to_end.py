@@ -67,5 +67,6 @@ def test_both_modes_end_to_end_with_a_report(tmp_path: Path) -> None:
     assert "| | colocated | colocated-prefill-first | disaggregated |" in report
     sweep_row = next(line for line in report.splitlines() if line.startswith(f"| {RATE:g} |"))
     assert sweep_row.count("|") == 2 + 4 * 3
-    assert "Chunked prefill removes that stall (Sarathi-Serve): ITL p99" in report
+    assert "Chunked prefill removes that stall (Sarathi-Serve), so ITL p99 chunked" in report
+    assert "| ITL max (ms) |" in report and "the longest decode stall (ITL max)" in report
     assert "goodput per device" in report
