@@ -13,7 +13,6 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from pdsim.core.topology import Mode
 from pdsim.engine.engine import StepStats
-from pdsim.engine.request import Phase
 from pdsim.models.presets import ensure_preset
 from pdsim.node.server import NodeServer
 from pdsim.rpc import pdsim_pb2 as pb
@@ -48,7 +47,9 @@ def reference() -> tuple[list[list[int]], list[int]]:
 
 
 class BatchLog:
-    """Which requests each decode step ran, per engine (recorded on the engine thread)."""
+    """Which requests were running after each step that ran decodes (decode or mixed), per engine (recorded on the
+    engine thread). Mixed steps count: under chunked scheduling a prompt's last chunk runs beside the decodes, so
+    that is the step in which it joins them."""
 
     def __init__(self, nodes: Sequence[NodeServer]) -> None:
         self.steps: dict[str, list[frozenset[str]]] = {}
@@ -60,7 +61,7 @@ class BatchLog:
             log = self.steps.setdefault(node.address, [])
 
             def record(stats: StepStats, log: list[frozenset[str]] = log, running: object = running) -> None:
-                if stats.phase is Phase.DECODE:
+                if stats.decode_tokens > 0:
                     log.append(frozenset(r.request_id for r in running.requests))  # type: ignore[attr-defined]
 
             engine.add_observer(record)
