@@ -41,12 +41,14 @@ class Estimate:
         return Estimate(self.median * factor, self.low * factor, self.high * factor, self.n)
 
     def format(self, number: Callable[[float], str]) -> str:
-        """`number` formats each value: "175 [160, 190]"; "175" from one run, or when every repeat gave 175."""
+        """`number` formats each value: "175 [160, 190]"; "175" from one run, or when the interval's ends print
+        alike (every repeat gave 175)."""
         if not self.measurable:
             return "n/a"
-        if not self.has_interval or self.low == self.high:
+        low, high = number(self.low), number(self.high)
+        if not self.has_interval or low == high:
             return number(self.median)
-        return f"{number(self.median)} [{number(self.low)}, {number(self.high)}]"
+        return f"{number(self.median)} [{low}, {high}]"
 
 
 def estimate(values: Sequence[float], confidence: float = CONFIDENCE, seed: int = 0) -> Estimate:

@@ -136,7 +136,6 @@ def write_report(directory: Path, experiment: dict[str, Any]) -> Path:
         *swept_capacity(arms, runs, main),
         "",
         *searched_capacity(directory, arms, experiment),
-        "",
         "## Against the expectation from the literature",
         "",
         *expectations(main, runs),

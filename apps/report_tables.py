@@ -19,7 +19,7 @@ Runs = dict[str, Sweep]
 
 
 def ms(seconds: float) -> str:
-    return "n/a" if seconds is None or math.isnan(seconds) else f"{seconds * 1e3:.0f}"
+    return "n/a" if seconds is None or math.isnan(seconds) else str(round(seconds * 1e3))  # round: never "-0"
 
 
 def of(repeats: Sequence[Summary], figure: Callable[[Summary], float]) -> Estimate:
@@ -130,7 +130,7 @@ def swept_capacity(arms: list[str], runs: Runs, main: dict[str, list[Summary]]) 
 
 
 def searched_capacity(directory: Path, arms: list[str], experiment: dict[str, Any]) -> list[str]:
-    """The capacity search's outcome per arm, or nothing when no arm was searched."""
+    """The capacity search's section (ending in a blank line), or nothing when no arm was searched."""
     found = {arm: read_capacity(capacity_dir(directory / arm)) for arm in arms}
     if not any(found.values()):
         return []
@@ -149,7 +149,7 @@ def searched_capacity(directory: Path, arms: list[str], experiment: dict[str, An
     for arm in arms:
         capacity = found[arm]
         lines.append(f"- {arm}: {capacity.describe()}" if capacity else f"- {arm}: not searched")
-    return lines
+    return [*lines, ""]
 
 
 def overloaded_rates(runs: Sweep) -> set[float]:
