@@ -88,7 +88,7 @@ def test_the_initial_bracket_ignores_a_rate_that_passes_again_above_a_failure() 
 
 
 def test_bad_search_settings_are_refused_by_name() -> None:
-    with pytest.raises(ValueError, match="capacity tolerance must be between 0 and 1, got 1.5"):
+    with pytest.raises(ValueError, match=r"capacity tolerance must be between 0 and 1, got 1\.5"):
         CapacitySearch(tolerance=1.5)
     with pytest.raises(ValueError, match="max probes must be >= 1, got 0"):
         CapacitySearch(max_probes=0)

@@ -4,6 +4,7 @@ them (no cluster): intervals in every table, overload counted per repeat, ties b
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ def _records(rate: float, seed: int, ttft: float, growing: bool) -> list[Request
     """Poisson sends over the window; 20 tokens 20 ms apart after `ttft`. `growing`: every request waits longer
     than the one before (a queue that never drains: overload), and those still waiting 5 s after sending stopped
     time out."""
-    rng, records, t = random.Random(seed), [], 0.0
+    rng, t = random.Random(seed), 0.0
+    records: list[RequestRecord] = []
     while t < WINDOW:
         wait = ttft * rng.uniform(0.8, 1.2) + (t * 0.5 if growing else 0.0)
         chunks = [t + wait + 0.02 * i for i in range(20)]
@@ -43,9 +45,14 @@ def _write_run(directory: Path, arm: str, rate: float, seed: int) -> dict[str, A
     summary = summarize(records, {"chat": Slo(ttft=1.0, tpot=0.1)})
     summary["steady_state"] = steady_state(records, WINDOW).to_json()
     summary["workload"] = {"rate": rate, "offered_rate": len(records) / WINDOW, "max_context": 1024, "devices": 2,
-                           "length_policy": "clip", "lengths_adjusted": 0, "requests_skipped": 0, "seed": seed}  # fmt: skip
+                           "length_policy": "clip", "lengths_adjusted": 0, "requests_skipped": 0,
+                           "seed": seed}  # fmt: skip
     write_results(directory, records, summary)
     return summary
+
+
+def _prober(directory: Path, arm: str) -> Callable[[float], dict[str, Any]]:
+    return lambda rate: _write_run(directory / f"rate-{rate:g}", arm, rate, 0)
 
 
 def test_report_with_three_repeats_and_a_capacity_search(tmp_path: Path) -> None:
@@ -55,14 +62,14 @@ def test_report_with_three_repeats_and_a_capacity_search(tmp_path: Path) -> None
                 _write_run(tmp_path / arm / f"rate-{rate:g}" / f"repeat-{k}", arm, rate, seed)
         probes = capacity_dir(tmp_path / arm)
         swept = {1.0: True, 2.0: arm == "colocated"}
-        found = find_capacity(lambda r, a=arm: _write_run(probes / f"rate-{r:g}", a, r, 0),
-                              CapacitySearch(max_probes=3), swept, 1.0)  # fmt: skip
+        found = find_capacity(_prober(probes, arm), CapacitySearch(max_probes=3), swept, 1.0)
         write_capacity(probes, found)
     experiment = {"model": "tiny", "dtype": "float32", "device": "cpu", "max_batch": 16, "routing": "least-loaded",
                   "workload": "synthetic", "duration_s": WINDOW, "warmup_requests": 0, "rate": 1.0,
                   "rates": [1.0, 2.0], "repeats": 3, "seeds": list(SEEDS),
                   "capacity_search": {"tolerance": 0.05, "max_probes": 3, "probe_duration": 20.0},
-                  "arms": [{"name": a, "mode": a, "describe": a, "devices": 2, "shape": "2 nodes"} for a in ARMS]}  # fmt: skip
+                  "arms": [{"name": a, "mode": a, "describe": a, "devices": 2, "shape": "2 nodes"}
+                           for a in ARMS]}  # fmt: skip
     report = write_report(tmp_path, experiment).read_text()
     lines = report.splitlines()
 
