@@ -68,8 +68,11 @@ class Capacity:
             f"{'holds' if p.holds else 'fails'})"
             for p in self.probes
         )
-        runs = f"{len(self.probes)} probes: {probes}" if self.probes else "no probes needed"
-        if self.low is None:
+        count = len(self.probes)
+        runs = f"{count} probe{'' if count == 1 else 's'}: {probes}" if self.probes else "no probes needed"
+        if self.low is None and self.high is None:
+            found = "not measured"
+        elif self.low is None:
             found = f"below {self.high:g} req/s (no rate held)"
         elif self.high is None:
             found = f"at least {self.low:g} req/s (every rate held)"

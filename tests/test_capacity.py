@@ -79,6 +79,8 @@ def test_without_a_sweep_it_starts_at_the_main_rate(tmp_path: Path) -> None:
     assert asked[0] == 1.5 and found.converged and found.low is not None and found.low <= 1.3
     write_capacity(tmp_path, found)
     assert read_capacity(tmp_path) == found and read_capacity(tmp_path / "absent") is None
+    one = find_capacity(run, CapacitySearch(max_probes=1), {}, start=1.0)
+    assert one.describe() == "at least 1 req/s (every rate held), **not** within 5%; 1 probe: 1 (100%: holds)"
 
 
 def test_the_initial_bracket_ignores_a_rate_that_passes_again_above_a_failure() -> None:
