@@ -170,7 +170,7 @@ def _plots(directory: Path, arms: list[str], runs: Runs, rate: float) -> None:
         arm: [m for d in run_dirs(rate_dir(directory / arm, rate)) for m in map(request_metrics, read_records(d)) if m]
         for arm in arms
     }
-    at = f"at {rate:g} req/s"
+    at = f"at {rate:g} req/s" + (", all repeats" if any(len(runs[a][rate]) > 1 for a in arms) else "")
     ttfts = {a: [x.ttft for x in metrics[a]] for a in arms}
     tpots = {a: [x.tpot for x in metrics[a] if x.tpot is not None] for a in arms}
     itls = {a: [gap for x in metrics[a] for gap in x.itls] for a in arms}
