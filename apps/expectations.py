@@ -8,45 +8,48 @@
   at the prefill pool and its KV must move, which costs TTFT. Its advantage must show against chunked colocated,
   the baseline it has to beat, in goodput per device at the SLOs.
 
-Each statement is made only for the arms the run has, and its verdict comes from the numbers.
+Each statement is made only for the arms the run has, and its verdict comes from the numbers: with repeated runs
+a difference is clear only when the two figures' 95% intervals do not overlap; from a single run (no interval) a
+difference within 10% is called no clear difference.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from apps.intervals import Estimate, as_estimate, estimate
+from apps.report_tables import Runs, latency, ms
+from apps.sweep import Summary
 
 CHUNKED, PREFILL_FIRST, DISAGGREGATED = "colocated", "colocated-prefill-first", "disaggregated"
-VERDICT_MARGIN = 0.1  # relative differences smaller than this are reported as no clear difference
+VERDICT_MARGIN = 0.1  # single runs: relative differences smaller than this are reported as no clear difference
 
-Runs = dict[str, dict[float, dict[str, Any]]]
-
-
-def _ms(seconds: float) -> str:
-    return "n/a" if seconds is None or math.isnan(seconds) else f"{seconds * 1e3:.0f}"
+Main = dict[str, list[Summary]]  # arm -> its repeats at the main rate
 
 
-def verdict(expected_larger: float, expected_smaller: float) -> str:
-    """Whether `expected_larger` exceeds `expected_smaller`, calling differences within the margin a tie:
-    one run on a shared machine does not resolve them."""
-    if any(math.isnan(v) for v in (expected_larger, expected_smaller)):
+def verdict(expected_larger: Estimate | float, expected_smaller: Estimate | float) -> str:
+    """Whether `expected_larger` exceeds `expected_smaller`. Figures with intervals (repeated runs) tie when the
+    intervals overlap; single runs tie within the margin: one run on a shared machine does not resolve them."""
+    larger, smaller = as_estimate(expected_larger), as_estimate(expected_smaller)
+    if not (larger.measurable and smaller.measurable):
         return "not measurable here"
-    scale = max(abs(expected_larger), abs(expected_smaller), 1e-12)
-    if abs(expected_larger - expected_smaller) <= VERDICT_MARGIN * scale:
-        return f"no clear difference here (within {VERDICT_MARGIN:.0%})"
-    return "holds here" if expected_larger > expected_smaller else "does **not** hold here"
+    if larger.has_interval and smaller.has_interval:
+        if larger.overlaps(smaller):
+            return "no clear difference here (the 95% intervals overlap)"
+    else:
+        scale = max(abs(larger.median), abs(smaller.median), 1e-12)
+        if abs(larger.median - smaller.median) <= VERDICT_MARGIN * scale:
+            return f"no clear difference here (within {VERDICT_MARGIN:.0%}, one run)"
+    return "holds here" if larger.median > smaller.median else "does **not** hold here"
 
 
-def _stat(summary: dict[str, Any], metric: str, stat: str) -> float:
-    return float(summary[f"{metric}_s"][stat])
+def _compare(main: Main, metric: str, stat: str, larger: str, smaller: str, claim: str) -> str:
+    a, b = latency(main[larger], metric, stat), latency(main[smaller], metric, stat)
+    return (
+        f"- {claim}: {metric.upper()} {stat} {larger} {a.format(ms)} ms vs {smaller} {b.format(ms)} ms "
+        f"— {verdict(a, b)}."
+    )
 
 
-def _compare(main: dict[str, Any], metric: str, stat: str, larger: str, smaller: str, claim: str) -> str:
-    a, b = _stat(main[larger], metric, stat), _stat(main[smaller], metric, stat)
-    return f"- {claim}: {metric.upper()} {stat} {larger} {_ms(a)} ms vs {smaller} {_ms(b)} ms — {verdict(a, b)}."
-
-
-def expectations(main: dict[str, dict[str, Any]], runs: Runs) -> list[str]:
+def expectations(main: Main, runs: Runs) -> list[str]:
     """One line per expectation whose arms this run has."""
     has = set(main)
     out = []
@@ -74,18 +77,23 @@ def expectations(main: dict[str, dict[str, Any]], runs: Runs) -> list[str]:
     return out
 
 
-def _halved(main: dict[str, dict[str, Any]], stat: str, label: str) -> str:
+def _halved(main: Main, stat: str, label: str) -> str:
     """Sarathi-Serve's claim, checked on one ITL statistic: chunked at most half of prefill-first. p99 sees the
-    stall only when stalled gaps are at least 1% of all gaps; the max sees it whenever one happened."""
-    chunked = float(main[CHUNKED]["itl_s"].get(stat, math.nan))
-    whole = float(main[PREFILL_FIRST]["itl_s"].get(stat, math.nan))
-    if math.isnan(chunked) or math.isnan(whole):
+    stall only when stalled gaps are at least 1% of all gaps; the max sees it whenever one happened. With
+    intervals it holds when all of chunked's doubled interval lies below prefill-first's, and fails when all of
+    it lies above."""
+    chunked, whole = latency(main[CHUNKED], "itl", stat), latency(main[PREFILL_FIRST], "itl", stat)
+    if not (chunked.measurable and whole.measurable):
         verdict_text = "not measurable here"
+    elif 2 * chunked.high <= whole.low:
+        verdict_text = "holds here"
+    elif 2 * chunked.low > whole.high:
+        verdict_text = "does **not** hold here"
     else:
-        verdict_text = "holds here" if 2 * chunked <= whole else "does **not** hold here"
+        verdict_text = "no clear difference here (the 95% intervals overlap)"
     return (
         f"- Chunked prefill removes that stall (Sarathi-Serve), so {label} chunked is at most half of "
-        f"prefill-first's: {_ms(chunked)} ms vs {_ms(whole)} ms — {verdict_text}."
+        f"prefill-first's: {chunked.format(ms)} ms vs {whole.format(ms)} ms — {verdict_text}."
     )
 
 
@@ -94,20 +102,27 @@ def _flatness(runs: Runs, arms: list[str]) -> list[str]:
     if len(rates) < 2:
         return []
     low, high = rates[0], rates[-1]
-    rise = {a: _stat(runs[a][high], "tpot", "median") - _stat(runs[a][low], "tpot", "median") for a in arms}
+    rise = {a: _rise(runs[a][low], runs[a][high]) for a in arms}
     return [
-        f"- Disaggregated TPOT stays flatter as load grows: median TPOT rises by {_ms(rise[DISAGGREGATED])} ms from "
-        f"{low:g} to {high:g} req/s disaggregated vs {_ms(rise[arm])} ms {arm} — "
+        f"- Disaggregated TPOT stays flatter as load grows: median TPOT rises by {rise[DISAGGREGATED].format(ms)} ms "
+        f"from {low:g} to {high:g} req/s disaggregated vs {rise[arm].format(ms)} ms {arm} — "
         f"{verdict(rise[arm], rise[DISAGGREGATED])}."
         for arm in arms
         if arm != DISAGGREGATED
     ]
 
 
-def _per_device_goodput(main: dict[str, dict[str, Any]]) -> str:
-    per_device = {a: main[a]["goodput"] / main[a]["workload"]["devices"] for a in (CHUNKED, DISAGGREGATED)}
+def _rise(low: list[Summary], high: list[Summary]) -> Estimate:
+    """Median TPOT at the high rate minus at the low one, repeat by repeat (repeat k has the same seed at both)."""
+    return estimate([h["tpot_s"]["median"] - lo["tpot_s"]["median"] for lo, h in zip(low, high, strict=False)])
+
+
+def _per_device_goodput(main: Main) -> str:
+    per_device = {
+        a: estimate([s["goodput"] / s["workload"]["devices"] for s in main[a]]) for a in (CHUNKED, DISAGGREGATED)
+    }
+    disaggregated, chunked = (per_device[a].format(lambda v: f"{v:.2f}") for a in (DISAGGREGATED, CHUNKED))
     return (
-        f"- Disaggregation must beat chunked colocated on goodput per device: {per_device[DISAGGREGATED]:.2f} vs "
-        f"{per_device[CHUNKED]:.2f} req/s per device at the main rate — "
-        f"{verdict(per_device[DISAGGREGATED], per_device[CHUNKED])}."
+        f"- Disaggregation must beat chunked colocated on goodput per device: {disaggregated} vs {chunked} req/s "
+        f"per device at the main rate — {verdict(per_device[DISAGGREGATED], per_device[CHUNKED])}."
     )

@@ -1,4 +1,5 @@
-"""The report's figures (PNG): latency CDFs per arm, SLO attainment and goodput against the offered rate."""
+"""The report's figures (PNG): latency CDFs per arm, SLO attainment and goodput against the offered rate (with
+each point's confidence interval as an error bar when rates were repeated)."""
 
 from __future__ import annotations
 
@@ -47,8 +48,12 @@ def cdf_plot(
     _finish(fig, ax, title, path)
 
 
+# A point of a rate plot: offered rate, value, and the value's interval (low, high; both the value for one run).
+RatePoint = tuple[float, float, float, float]
+
+
 def rate_plot(
-    series: Mapping[str, Sequence[tuple[float, float]]],
+    series: Mapping[str, Sequence[RatePoint]],
     ylabel: str,
     title: str,
     path: Path,
@@ -56,13 +61,16 @@ def rate_plot(
     overloaded: Mapping[str, set[float]] | None = None,
 ) -> None:
     """One line per arm over the offered rate. `reference`: "attainment" draws the 90% line; "goodput" draws
-    goodput = 90% of the offered rate. Points at an arm's `overloaded` rates are crossed out."""
+    goodput = 90% of the offered rate. Intervals are drawn as error bars; points at an arm's `overloaded` rates are
+    crossed out."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    rates = sorted({rate for points in series.values() for rate, _ in points})
+    rates = sorted({point[0] for points in series.values() for point in points})
     for arm, points in series.items():
-        xs, ys = zip(*sorted(points), strict=True) if points else ((), ())
-        ax.plot(xs, ys, marker="o", label=arm, color=COLORS.get(arm))
-        crossed = [(x, y) for x, y in points if x in (overloaded or {}).get(arm, set())]
+        ordered = sorted(points)
+        xs, ys = [p[0] for p in ordered], [p[1] for p in ordered]
+        below, above = [p[1] - p[2] for p in ordered], [p[3] - p[1] for p in ordered]
+        ax.errorbar(xs, ys, yerr=[below, above], marker="o", capsize=4, label=arm, color=COLORS.get(arm))
+        crossed = [(x, y) for x, y, _, _ in points if x in (overloaded or {}).get(arm, set())]
         if crossed:
             cx, cy = zip(*crossed, strict=True)
             ax.scatter(cx, cy, marker="x", s=90, color="black", zorder=3, label=f"{arm}: overloaded")

@@ -7,8 +7,6 @@ these numbers, it says so, from the numbers.
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import platform
 from datetime import UTC, datetime
@@ -18,50 +16,30 @@ from typing import Any
 
 from apps.expectations import expectations
 from apps.plots import cdf_plot, rate_plot
+from apps.report_tables import (
+    Runs,
+    key,
+    main_table,
+    of,
+    offered,
+    overloaded_rates,
+    searched_capacity,
+    sweep_table,
+    swept_capacity,
+)
+from apps.sweep import Summary, rate_dir, read_sweep, run_dirs
 from loadgen.metrics import request_metrics
 from loadgen.results import read_records
 
 LEGACY_ARMS = ("colocated", "disaggregated")
-ATTAINMENT_TARGET = 0.9
 
 
-def _load(directory: Path, arms: list[str]) -> dict[str, dict[float, dict[str, Any]]]:
-    runs: dict[str, dict[float, dict[str, Any]]] = {}
-    for arm in arms:
-        for summary_path in sorted((directory / arm).glob("rate-*/summary.json")):
-            summary = json.loads(summary_path.read_text())
-            runs.setdefault(arm, {})[float(summary["workload"]["rate"])] = summary
-    missing = [a for a in arms if a not in runs]
+def _load(directory: Path, arms: list[str]) -> Runs:
+    runs = {arm: read_sweep(directory / arm) for arm in arms}
+    missing = [a for a in arms if not runs[a]]
     if missing:
         raise ValueError(f"{directory}: no results for {', '.join(missing)}")
     return runs
-
-
-def overloaded(summary: dict[str, Any]) -> bool:
-    """The run never reached a steady state (see `loadgen.steady_state`); results from before it was judged: no."""
-    return bool(summary.get("steady_state", {}).get("overloaded", False))
-
-
-def holds_target(summary: dict[str, Any]) -> bool:
-    """At least 90% SLO attainment, in a steady state: an overloaded run's attainment depends on its length."""
-    return summary["slo_attainment"] >= ATTAINMENT_TARGET and not overloaded(summary)
-
-
-def max_rate_meeting_target(points: dict[float, dict[str, Any]]) -> tuple[float | None, bool]:
-    """The highest swept rate at and below which every rate holds the target (DistServe's max rate), and whether
-    some higher rate passes again (a non-monotone sweep: noise or too short a run)."""
-    best = None
-    for rate in sorted(points):
-        if not holds_target(points[rate]):
-            break
-        best = rate
-    higher = [r for r in points if (best is None or r > best) and holds_target(points[r])]
-    return best, bool(higher)
-
-
-def offered(summary: dict[str, Any]) -> float:
-    """The rate requests were really sent at (a Poisson sample of 30 s strays from the nominal rate)."""
-    return float(summary["workload"]["offered_rate"])
 
 
 def _machine() -> str:
@@ -85,10 +63,6 @@ def _version(package: str) -> str:
         return "?"
 
 
-def _ms(seconds: float) -> str:
-    return "n/a" if seconds is None or math.isnan(seconds) else f"{seconds * 1e3:.0f}"
-
-
 def _slo_text(name: str, slo: dict[str, float | None]) -> str:
     text = f"{name}: TTFT ≤ {slo['ttft']:g} s, TPOT ≤ {(slo['tpot'] or 0) * 1e3:g} ms"
     return text + (f", E2EL ≤ {slo['e2el']:g} s" if slo.get("e2el") else "")
@@ -105,7 +79,8 @@ def write_report(directory: Path, experiment: dict[str, Any]) -> Path:
     main_rate = float(experiment["rate"])
     main = {arm: runs[arm][main_rate] for arm in arms}
     _plots(directory, arms, runs, main_rate)
-    first = main[arms[0]]
+    first = main[arms[0]][0]
+    repeats = len(main[arms[0]])
     lines = [
         "# pdsim: " + " vs ".join(arms),
         "",
@@ -125,52 +100,77 @@ def write_report(directory: Path, experiment: dict[str, Any]) -> Path:
         f"- workload: {experiment['workload']}; each rate sends for {experiment['duration_s']:g} s after "
         f"{experiment['warmup_requests']} uncounted warm-up requests; every arm gets the identical request list",
         f"- rates swept: {', '.join(f'{r:g}' for r in sorted(runs[arms[0]]))} req/s",
+        _repeats_text(experiment, repeats),
         *(f"- class {line}" for line in experiment.get("classes", [])),
         "- SLOs per class: " + "; ".join(_slo_text(name, c["slo"]) for name, c in first["per_class"].items()),
         f"- lengths the model's context could not hold ({first['workload']['length_policy']}): "
         + ", ".join(
-            f"{a} {main[a]['workload']['lengths_adjusted']} changed, {main[a]['workload']['requests_skipped']} skipped"
+            f"{a} {sum(s['workload']['lengths_adjusted'] for s in main[a])} changed, "
+            f"{sum(s['workload']['requests_skipped'] for s in main[a])} skipped"
             for a in arms
         )
+        + (" (all repeats)" if repeats > 1 else "")
         + _scale_text(first["workload"]),
         "",
         f"## At {main_rate:g} requests/s",
         "",
-        *_main_table(arms, main),
+        *main_table(arms, main),
         "",
         "![TTFT CDF](ttft_cdf.png) ![TPOT CDF](tpot_cdf.png) ![ITL CDF](itl_cdf.png)",
         "",
         "## Rate sweep",
         "",
-        'Each rate\'s requests are the same; only their send times scale (Poisson, one seed). "offered" is the rate '
-        "they were really sent at, which the plots use. A run marked overloaded never reached a steady state (its "
-        "backlog grew while sending, or requests timed out): its figures depend on the run's length, the plots "
-        "cross it out, and it never counts as holding the target.",
+        "Each rate's requests are the same; only their send times scale (Poisson"
+        + (", one seed per repeat" if repeats > 1 else ", one seed")
+        + '). "offered" is the rate they were really sent at, which the plots use. A run marked overloaded never '
+        "reached a steady state (its backlog grew while sending, or requests timed out): its figures depend on the "
+        "run's length, the plots cross it out, and it never counts as holding the target"
+        + (" (a rate holds when most of its repeats do)." if repeats > 1 else "."),
         "",
-        *_sweep_table(arms, runs),
+        *sweep_table(arms, runs),
         "",
         "![SLO attainment](attainment_vs_rate.png) ![Goodput](goodput_vs_rate.png)",
         "",
         "Highest swept rate up to which SLO attainment stays ≥ 90%, and per device:",
         "",
-        *_capacity(arms, runs, main),
+        *swept_capacity(arms, runs, main),
         "",
+        *searched_capacity(directory, arms, experiment),
         "## Against the expectation from the literature",
         "",
         *expectations(main, runs),
         "",
-        "Raw data: `<arm>/rate-<r>/requests.jsonl` (every request, every token's arrival time) and `summary.json`.",
+        "Raw data: `<arm>/rate-<r>/"
+        + ("repeat-<k>/" if repeats > 1 else "")
+        + "requests.jsonl` (every request, every token's arrival time) and `summary.json`.",
     ]
     report = directory / "report.md"
     report.write_text("\n".join(lines) + "\n")
     return report
 
 
-def _plots(directory: Path, arms: list[str], runs: dict[str, dict[float, dict[str, Any]]], rate: float) -> None:
+def _repeats_text(experiment: dict[str, Any], repeats: int) -> str:
+    if repeats == 1:
+        return (
+            "- one run per rate: every figure is a single measurement, and the checks below call a difference "
+            "under 10% no clear difference (`--repeats N` gives intervals)"
+        )
+    seeds = experiment.get("seeds", [])
+    return (
+        f"- {repeats} runs per rate (seeds {', '.join(map(str, seeds))}: the same mix, other arrival times and "
+        "lengths); every figure is the median across them with its 95% bootstrap confidence interval in brackets "
+        f"(with {repeats} runs the interval is about their range), and the checks below call a difference clear "
+        "only when the intervals do not overlap"
+    )
+
+
+def _plots(directory: Path, arms: list[str], runs: Runs, rate: float) -> None:
+    """CDFs over every request of every repeat at the main rate; rate plots of medians with their intervals."""
     metrics = {
-        arm: [m for m in map(request_metrics, read_records(directory / arm / f"rate-{rate:g}")) if m] for arm in arms
+        arm: [m for d in run_dirs(rate_dir(directory / arm, rate)) for m in map(request_metrics, read_records(d)) if m]
+        for arm in arms
     }
-    at = f"at {rate:g} req/s"
+    at = f"at {rate:g} req/s" + (", all repeats" if any(len(runs[a][rate]) > 1 for a in arms) else "")
     ttfts = {a: [x.ttft for x in metrics[a]] for a in arms}
     tpots = {a: [x.tpot for x in metrics[a] if x.tpot is not None] for a in arms}
     itls = {a: [gap for x in metrics[a] for gap in x.itls] for a in arms}
@@ -178,83 +178,24 @@ def _plots(directory: Path, arms: list[str], runs: dict[str, dict[float, dict[st
     cdf_plot(tpots, "TPOT (ms)", f"Time per output token {at}", directory / "tpot_cdf.png", scale=1e3)
     cdf_plot(itls, "ITL (ms, log scale)", f"Inter-token latency (every gap) {at}", directory / "itl_cdf.png",
              scale=1e3, unit="gaps", log_x=True)  # fmt: skip
-    attainment = {a: [(offered(s), s["slo_attainment"] * 100) for s in runs[a].values()] for a in arms}
-    goodput = {a: [(offered(s), s["goodput"]) for s in runs[a].values()] for a in arms}
-    over = {a: {offered(s) for s in runs[a].values() if overloaded(s)} for a in arms}
+    attainment = {a: _points(runs[a], "slo_attainment", 100) for a in arms}
+    goodput = {a: _points(runs[a], "goodput", 1) for a in arms}
+    over = {a: overloaded_rates(runs[a]) for a in arms}
     rate_plot(attainment, "SLO attainment (%)", "SLO attainment against offered rate",
               directory / "attainment_vs_rate.png", "attainment", over)  # fmt: skip
     rate_plot(goodput, "goodput (requests/s meeting SLO)", "Goodput against offered rate",
               directory / "goodput_vs_rate.png", "goodput", over)  # fmt: skip
 
 
-def _steadiness(summary: dict[str, Any]) -> str:
-    if "steady_state" not in summary:
-        return "not judged"
-    return f"**overloaded**: {summary['steady_state']['reason']}" if overloaded(summary) else "yes"
+def _points(runs: dict[float, list[Summary]], figure: str, scale: float) -> list[tuple[float, float, float, float]]:
+    """(offered rate, median, interval low, interval high) per rate."""
+    points = []
+    for repeats in runs.values():
+        value = of(repeats, key(figure)).scaled(scale)
+        points.append((of(repeats, offered).median, value.median, value.low, value.high))
+    return points
 
 
 def _scale_text(workload: dict[str, Any]) -> str:
     factor = float(workload.get("length_scale_factor", 1.0))
     return f"; every input and output length was multiplied by {factor:.3g}" if factor < 1 else ""
-
-
-def _row(label: str, cells: list[str]) -> str:
-    return f"| {label} | " + " | ".join(cells) + " |"
-
-
-def _main_table(arms: list[str], main: dict[str, dict[str, Any]]) -> list[str]:
-    lines = ["| | " + " | ".join(arms) + " |", "|---" * (1 + len(arms)) + "|"]
-    for metric in ("ttft", "tpot", "itl", "e2el"):
-        for stat in ("median", "p90", "p99"):
-            lines.append(_row(f"{metric.upper()} {stat} (ms)", [_ms(main[a][f"{metric}_s"][stat]) for a in arms]))
-        if metric == "itl":  # the longest decode stall: rarer than 1% of gaps, so p99 alone can miss it
-            lines.append(_row("ITL max (ms)", [_ms(main[a]["itl_s"].get("max", math.nan)) for a in arms]))
-    for key, label in (
-        ("request_throughput", "throughput (req/s)"),
-        ("output_throughput", "output throughput (tokens/s)"),
-        ("goodput", "goodput (req/s meeting SLO)"),
-    ):
-        lines.append(_row(label, [f"{main[a][key]:.2f}" for a in arms]))
-    lines.append(_row("SLO attainment", [f"{main[a]['slo_attainment']:.1%}" for a in arms]))
-    lines.append(_row("completed / sent", [f"{main[a]['completed']} / {main[a]['sent']}" for a in arms]))
-    lines.append(_row("offered rate as sent (req/s)", [f"{offered(main[a]):.2f}" for a in arms]))
-    lines.append(_row("steady state", [_steadiness(main[a]) for a in arms]))
-    for name in main[arms[0]]["per_class"]:
-        lines.append(
-            _row(f"SLO attainment, {name}", [f"{main[a]['per_class'][name]['slo_attainment']:.1%}" for a in arms])
-        )
-    return lines
-
-
-def _sweep_table(arms: list[str], runs: dict[str, dict[float, dict[str, Any]]]) -> list[str]:
-    columns = [f"{a} {c}" for a in arms for c in ("offered", "attainment", "goodput", "TPOT p99 (ms)")]
-    lines = [_row("rate (req/s)", columns), "|---" * (1 + len(columns)) + "|"]
-    for rate in sorted({r for a in arms for r in runs[a]}):
-        cells: list[str] = []
-        for arm in arms:
-            s = runs[arm].get(rate)
-            if s is None:
-                cells += ["-"] * 4
-            else:
-                flag = " (overloaded)" if overloaded(s) else ""
-                cells += [f"{offered(s):.2f}", f"{s['slo_attainment']:.1%}{flag}", f"{s['goodput']:.2f}",
-                          _ms(s["tpot_s"]["p99"])]  # fmt: skip
-        lines.append(_row(f"{rate:g}", cells))
-    return lines
-
-
-def _capacity(arms: list[str], runs: dict[str, dict[float, dict[str, Any]]], main: dict[str, Any]) -> list[str]:
-    lines = []
-    for arm in arms:
-        best, again = max_rate_meeting_target(runs[arm])
-        devices = main[arm]["workload"]["devices"]
-        if best is None:
-            text = "none of the swept rates"
-        else:
-            sent = offered(runs[arm][best])
-            per_device = f"{best / devices:.2f} req/s per device ({sent / devices:.2f} as sent)"
-            text = f"{best:g} req/s (sent at {sent:.2f}), {per_device}"
-        if again:
-            text += "; a higher rate passes again (a non-monotone sweep: noise, or runs too short to settle)"
-        lines.append(f"- {arm} ({devices} devices): {text}")
-    return lines

@@ -18,7 +18,7 @@ def test_a_rare_stall_is_invisible_at_p99_but_the_longest_gap_shows_it() -> None
     # 1,000 gaps of 20 ms; prefill-first has 5 of them (0.5%) stalled for 1.5 s behind a whole prefill.
     chunked = _summary([20.0] * 995 + [40.0] * 5)
     prefill_first = _summary([20.0] * 995 + [1500.0] * 5)
-    main = {CHUNKED: chunked, PREFILL_FIRST: prefill_first}
+    main = {CHUNKED: [chunked], PREFILL_FIRST: [prefill_first]}
     lines = expectations(main, {a: {1.0: s} for a, s in main.items()})
     p99 = next(line for line in lines if "ITL p99 chunked" in line)
     longest = next(line for line in lines if "ITL max" in line)

@@ -80,7 +80,36 @@ def _add_experiment_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decode", type=int, default=defaults.decode, help="decode nodes")
     parser.add_argument("--max-batch", type=int, default=defaults.max_batch)
     add_routing_arg(parser, defaults.routing)
-    parser.add_argument("--rates", default=",".join(f"{r:g}" for r in defaults.rates), help="the sweep, req/s")
+    parser.add_argument(
+        "--rates", default=None, help=f"the sweep, req/s (default {_listed(defaults.rates)}; with --repeats > 1, "
+        f"{_listed(defaults.repeat_rates)}); the main --rate is always run",
+    )  # fmt: skip
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=defaults.repeats,
+        help="runs per rate, seeds --seed, --seed + 1, ...: figures become medians with 95%% intervals",
+    )
+    search = defaults.capacity
+    parser.add_argument(
+        "--find-capacity",
+        action="store_true",
+        default=defaults.find_capacity,
+        help="after the sweep, bisect for the highest rate each arm holds at >= 90%% SLO attainment",
+    )
+    parser.add_argument("--max-probes", type=int, default=search.max_probes, help="capacity search: runs per arm")
+    parser.add_argument(
+        "--probe-duration",
+        type=float,
+        default=search.probe_duration,
+        help="capacity search: seconds each probe sends for",
+    )
+    parser.add_argument(
+        "--capacity-tolerance",
+        type=float,
+        default=search.tolerance,
+        help="capacity search: stop when the bracket is within this fraction of its lower end",
+    )
     parser.add_argument(
         "--arms", default=",".join(defaults.arms), help=f"what compare runs, some of: {', '.join(KNOWN_ARMS)}"
     )
@@ -88,14 +117,24 @@ def _add_experiment_args(parser: argparse.ArgumentParser) -> None:
     add_workload_args(parser, defaults.workload_at(defaults.rate), defaults.limits)
 
 
+def _listed(rates: tuple[float, ...]) -> str:
+    return ",".join(f"{r:g}" for r in rates)
+
+
+def _rates_from(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(r) for r in text.split(",") if r.strip())
+    except ValueError:
+        raise ValueError(f"--rates takes numbers like 1,2,4; got {text!r}") from None
+
+
 def experiment_config_from(args: argparse.Namespace) -> ExperimentConfig:
+    from apps.capacity import CapacitySearch
     from apps.experiment import ExperimentConfig
     from apps.loadgen_cli import limits_from, workload_from
 
-    try:
-        rates = tuple(float(r) for r in args.rates.split(",") if r.strip())
-    except ValueError:
-        raise ValueError(f"--rates takes numbers like 1,2,4; got {args.rates!r}") from None
+    defaults = ExperimentConfig()
+    given = _rates_from(args.rates) if args.rates is not None else None  # a sweep asked for is run, repeats or not
     return ExperimentConfig(
         model=model_spec_from(args),
         workers=args.workers,
@@ -106,9 +145,13 @@ def experiment_config_from(args: argparse.Namespace) -> ExperimentConfig:
         workload=workload_from(args),
         limits=limits_from(args),
         rate=args.rate,
-        rates=rates,
+        rates=given or defaults.rates,
         arms=tuple(a.strip() for a in args.arms.split(",") if a.strip()),
         output=Path(args.output),
+        repeats=args.repeats,
+        repeat_rates=given or defaults.repeat_rates,
+        find_capacity=args.find_capacity,
+        capacity=CapacitySearch(args.capacity_tolerance, args.max_probes, args.probe_duration),
     )
 
 

@@ -113,8 +113,9 @@ def _run_report(args: argparse.Namespace) -> int:
     import json
 
     from apps.report import write_report
+    from apps.sweep import first_summary
 
     directory = Path(args.output) / "compare"
-    summary = json.loads(next(directory.glob("*/rate-*/summary.json")).read_text())
+    summary = json.loads(first_summary(directory).read_text())
     print(f"report: {write_report(directory, summary['workload']['experiment'])}")
     return 0

@@ -202,7 +202,7 @@ def test_closed_loop_keeps_exactly_n_in_flight_until_the_duration() -> None:
 
 
 def test_the_max_rate_needs_every_lower_rate_to_pass() -> None:
-    from apps.report import max_rate_meeting_target
+    from apps.sweep import max_rate_meeting_target
 
     sweep = {1.0: {"slo_attainment": 0.95}, 2.0: {"slo_attainment": 0.85}, 3.0: {"slo_attainment": 0.92}}
     assert max_rate_meeting_target(sweep) == (1.0, True)  # 3 passes again: flagged, not reported as the max

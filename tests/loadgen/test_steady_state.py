@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from apps.report import max_rate_meeting_target
+from apps.sweep import max_rate_meeting_target
 from loadgen.records import RequestRecord
 from loadgen.steady_state import steady_state
 
