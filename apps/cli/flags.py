@@ -92,6 +92,10 @@ def add_engine_args(parser: argparse.ArgumentParser, defaults: EngineConfig, nod
     group.add_argument("--max-waiting", type=int, default=defaults.max_waiting)
     group.add_argument("--kv-lease", type=float, default=defaults.kv_lease_seconds, help="decode: seconds")
     group.add_argument(
+        "--kv-push-stall", type=float, default=defaults.kv_push_stall_seconds,
+        help="decode: seconds a KV push may send nothing before it is dropped",
+    )  # fmt: skip
+    group.add_argument(
         "--staging-tokens", type=int, default=defaults.staging_tokens, help="decode: KV tokens awaiting a Decode"
     )
     group.add_argument("--default-max-tokens", type=int, default=node.default_max_tokens)
@@ -155,6 +159,7 @@ def node_config_from(args: argparse.Namespace, one_process: bool = True) -> Node
             policy=args.schedule,
             max_waiting=args.max_waiting,
             kv_lease_seconds=args.kv_lease,
+            kv_push_stall_seconds=args.kv_push_stall,
             staging_tokens=args.staging_tokens,
         ),
         default_max_tokens=args.default_max_tokens,
