@@ -82,6 +82,7 @@ def router_config(spec: ClusterSpec, nodes: dict[Role, list[str]]) -> RouterConf
         http_port=spec.http_port,
         slos=spec.slos,
         metrics=spec.node.metrics,
+        drain_seconds=spec.node.drain_seconds,
     )
 
 
