@@ -2,7 +2,8 @@
 
 Prometheus is an external program (Debian's `prometheus` package); this module prepares its working
 directory (a copy of deploy/prometheus/prometheus.yml beside the `targets/` directory the launcher writes
-service discovery files into), starts it, waits until it answers, and stops it.
+service discovery files into), starts it, waits until it answers, and stops it. While it runs it removes the
+files of launchers that are gone (killed with -9), so Prometheus never scrapes a cluster that no longer exists.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from pathlib import Path
 
 import yaml
 
-from apps.launcher import default_targets_dir, interrupt
+from apps.launcher import default_targets_dir, interrupt, remove_stale
 
 REPO = Path(__file__).resolve().parent.parent
 PROMETHEUS_CONFIG = REPO / "deploy" / "prometheus" / "prometheus.yml"
 GRAFANA_DIR = REPO / "deploy" / "grafana"
+_SWEEP_SECONDS = 5.0  # how often stale targets files are looked for: within one of Prometheus' refresh intervals
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,7 @@ def prepare(config: ObserveConfig) -> Path:
     it is the directory the launchers write to), with the scrape interval overridden if asked."""
     config.workdir.mkdir(parents=True, exist_ok=True)
     config.targets.mkdir(parents=True, exist_ok=True)
+    remove_stale(config.targets)
     settings = yaml.safe_load(config.config.read_text())
     if config.scrape_interval is not None:
         settings["global"]["scrape_interval"] = config.scrape_interval
@@ -173,7 +176,11 @@ def run_observe(config: ObserveConfig) -> int:
     try:
         print(grafana_help(config.url), flush=True)
         print("Ctrl-C stops Prometheus.", flush=True)
+        swept = 0.0
         while process.poll() is None:
+            if time.monotonic() - swept > _SWEEP_SECONDS:
+                remove_stale(config.targets)
+                swept = time.monotonic()
             time.sleep(0.5)
         print(f"pdsim observe: prometheus exited with code {process.returncode}", file=sys.stderr)
         return 1

@@ -41,6 +41,10 @@ class DecodeService(pb_grpc.DecodeServicer):
         self._node.metrics.kv_transfer("received", receipt.bytes, receipt.seconds)
         return pb.PushKvReply(bytes_received=receipt.bytes, lease_seconds=self._node.staging.lease_seconds)
 
+    async def Release(self, request: pb.ReleaseRequest, context: grpc.aio.ServicerContext) -> pb.ReleaseReply:
+        """The router's client went away: free the request's staged KV now (see `KvStaging.release_id`)."""
+        return pb.ReleaseReply(released=self._node.staging.release_id(request.request_id))
+
     async def Decode(
         self,
         request: pb.DecodeRequest,
@@ -118,6 +122,11 @@ class DecodeNodeServer(NodeServer):
                 service.Decode,
                 request_deserializer=pb.DecodeRequest.FromString,
                 response_serializer=pb.TokenChunk.SerializeToString,
+            ),
+            "Release": grpc.unary_unary_rpc_method_handler(
+                service.Release,
+                request_deserializer=pb.ReleaseRequest.FromString,
+                response_serializer=pb.ReleaseReply.SerializeToString,
             ),
         }
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(DECODE_SERVICE, handlers),))

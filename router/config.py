@@ -34,6 +34,8 @@ class RouterConfig:
     load_poll_seconds: float = 0.2
     slos: SloTable = field(default_factory=SloTable)  # what the router's SLO counters judge against
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    # On SIGTERM: seconds in-flight streams get to finish (new ones are refused) before they end with an error
+    drain_seconds: float = 2.0
 
     def __post_init__(self) -> None:
         if self.mode is Mode.COLOCATED and (not self.workers or self.prefill or self.decode):
@@ -44,6 +46,8 @@ class RouterConfig:
             raise ValueError(f"port must be in [0, 65535], got {self.port}")
         if self.http_port is not None and not 0 <= self.http_port < 65536:
             raise ValueError(f"http_port must be in [0, 65535], got {self.http_port}")
+        if self.drain_seconds < 0:
+            raise ValueError(f"drain_seconds must be >= 0, got {self.drain_seconds}")
         if self.load_poll_seconds <= 0:
             raise ValueError(f"load_poll_seconds must be > 0, got {self.load_poll_seconds}")
 

@@ -2,7 +2,9 @@
 tokens and text back, and record what the client saw in the router's metrics.
 
 The gRPC Router service and the HTTP front are thin translations around `Frontend`; neither times requests
-nor counts outcomes itself, so both report the same metrics. No gRPC or HTTP types here.
+nor counts outcomes itself, so both report the same metrics. No gRPC or HTTP types here. `drain` is the router's
+graceful stop for both: new requests are refused, in-flight streams get a bounded time to finish, and the rest end
+with an UNAVAILABLE error (an error event and [DONE] over HTTP), never cut without a terminal event.
 """
 
 from __future__ import annotations
@@ -11,17 +13,19 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Protocol
+from typing import Any, Protocol
 
-from pdsim.core.errors import InvalidRequest, PdsimError
+from pdsim.core.errors import InvalidRequest, PdsimError, Unavailable
 from pdsim.core.requests import FinishReason, ModelLimits, SamplingParams, validate_request
 from pdsim.metrics import RouterMetrics
 from router.detokenizer import IncrementalDetokenizer, RouterTokenizer
 from router.modes import RoutedRequest, Tokens
 from router.stop_strings import StopStrings
+
+_CUT_SECONDS = 1.0  # for streams the drain ended to send their error; bounded, so stopping is
 
 
 class Mode(Protocol):
@@ -63,6 +67,10 @@ class Frontend:
         self.default_max_tokens = default_max_tokens
         self._mode = mode
         self._metrics = metrics
+        self._streams: set[asyncio.Task[Any]] = set()  # the tasks streaming a request now
+        self._waiting: set[asyncio.Task[Any]] = set()  # of those, the ones awaiting the nodes (not the client)
+        self._cut: set[asyncio.Task[Any]] = set()  # of those, the ones `drain` ended
+        self._draining = False
 
     def admit(
         self,
@@ -99,6 +107,9 @@ class Frontend:
 
     async def stream(self, admitted: Admitted) -> AsyncGenerator[Piece, None]:
         """The request's pieces. Leaving early (a client that went away, or a stop string) cancels it on the nodes."""
+        if self._draining:  # raised from the stream, so each front answers it as a refusal before any token
+            self._failed(admitted.request_class, Unavailable.code)
+            raise Unavailable("the router is shutting down: send the request to another router or retry later")
         metrics = self._metrics
         detokenizer = IncrementalDetokenizer(self.tokenizer.decode)
         stops = StopStrings(admitted.stop, admitted.include_stop) if admitted.stop else None
@@ -107,10 +118,13 @@ class Frontend:
         tokens = 0
         finished = False
         metrics.started(len(admitted.routed.prompt_ids))
+        task = asyncio.current_task()
+        if task is not None:
+            self._streams.add(task)
         try:
             # Closed on the way out, not when collected: a client that left cancels the nodes' work now.
             async with contextlib.aclosing(self._mode.generate(admitted.routed)) as chunks:
-                async for chunk in chunks:
+                while (chunk := await self._next(chunks, task)) is not None:
                     if chunk.token_ids:
                         arrivals.append(time.perf_counter())
                         tokens += len(chunk.token_ids)
@@ -138,7 +152,15 @@ class Frontend:
         except PdsimError as error:
             self._failed(admitted.request_class, error.code)
             raise
-        except (asyncio.CancelledError, GeneratorExit):
+        except asyncio.CancelledError:
+            if task is not None and task in self._cut:  # the drain ended: fail it, as a node failure would
+                task.uncancel()
+                self._failed(admitted.request_class, Unavailable.code)
+                raise Unavailable("the router shut down before the request finished") from None
+            if not finished:
+                self._failed(admitted.request_class, "CANCELLED")
+            raise
+        except GeneratorExit:
             if not finished:  # closing the stream after its last piece is no cancellation
                 self._failed(admitted.request_class, "CANCELLED")
             raise
@@ -147,6 +169,35 @@ class Frontend:
             raise
         finally:
             metrics.ended()
+            if task is not None:
+                self._streams.discard(task)
+                self._cut.discard(task)
+
+    async def _next(self, chunks: AsyncIterator[Tokens], task: asyncio.Task[Any] | None) -> Tokens | None:
+        """The mode's next chunk (None at its end); raises `Unavailable` once the drain has ended the stream."""
+        if task is None:
+            return await anext(chunks, None)
+        if task in self._cut:  # ended while its front was writing to the client
+            raise Unavailable("the router shut down before the request finished")
+        self._waiting.add(task)
+        try:
+            return await anext(chunks, None)
+        finally:
+            self._waiting.discard(task)
+
+    async def drain(self, seconds: float) -> None:
+        """Refuse new requests; give in-flight streams `seconds` to finish; then end the rest with UNAVAILABLE
+        (they raise it to their front, which sends it as a terminal error) and wait, briefly, until they have."""
+        self._draining = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while self._streams and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        self._cut = set(self._streams)
+        for task in self._cut & self._waiting:  # the others raise before their next wait on the nodes
+            task.cancel()
+        if self._cut:
+            await asyncio.wait(self._cut, timeout=_CUT_SECONDS)
 
     def _completed(self, admitted: Admitted, arrivals: list[float], tokens: int) -> None:
         if not arrivals:

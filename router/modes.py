@@ -2,11 +2,16 @@
 
 Colocated: one Worker.Generate call. Disaggregated: Prefill on a prefill node (which streams the first
 token, then pushes the KV to the first decode node that accepts it), then Decode on that node. A node that
-refuses for load or is unreachable before any token is produced is skipped for the next in policy order.
+refuses for load or is unreachable before any token is produced is skipped for the next in policy order. A
+disaggregated request that ends without its last token (its client went away, a node failed) has every decode
+node release its KV at once, rather than holding it for a lease.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -21,6 +26,9 @@ from pdsim.rpc.status import error_from_rpc
 from router.nodes import NodeHandle
 from router.policies import RoutingPolicy
 
+log = logging.getLogger(__name__)
+
+_RELEASE_TIMEOUT = 2.0  # seconds for one node to answer a Release; one that does not frees the KV at lease end
 _TRY_NEXT = {grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE}
 
 
@@ -102,8 +110,37 @@ class DisaggregatedMode:
         self._by_address = {node.address: node for node in decode}
         self._prefill_policy = prefill_policy
         self._decode_policy = decode_policy
+        self._releases: set[asyncio.Task[None]] = set()  # in flight; held so they are not collected mid-call
 
     async def generate(self, request: RoutedRequest) -> AsyncGenerator[Tokens, None]:
+        """`_generate`, and if it ends after its first token but before its last, a release of its KV."""
+        produced = finished = False
+        try:
+            async with contextlib.aclosing(self._generate(request)) as tokens:
+                async for piece in tokens:
+                    produced, finished = True, piece.finish_reason is not None
+                    yield piece
+        finally:
+            if produced and not finished:
+                self._release(request.request_id)
+
+    def _release(self, request_id: str) -> None:
+        """Every decode node frees the request's KV, in the background: the KV may be staged on any of them (or
+        on its way to one: the prefill node tries them in order), and a cancelled request must not wait for it.
+        Unclaimed KV is freed; a Decode's KV is freed by that Decode's own cancellation."""
+
+        async def release(node: NodeHandle) -> None:
+            try:
+                await node.decode.Release(pb.ReleaseRequest(request_id=request_id), timeout=_RELEASE_TIMEOUT)
+            except grpc.aio.AioRpcError as error:  # its lease frees the KV instead
+                log.debug("release of %s on %s failed: %s", request_id, node.address, error.code().name)
+
+        for node in self._decode:
+            task = asyncio.create_task(release(node))
+            self._releases.add(task)
+            task.add_done_callback(self._releases.discard)
+
+    async def _generate(self, request: RoutedRequest) -> AsyncGenerator[Tokens, None]:
         ranked = self._decode_policy.rank(self._decode)
         prefill_request = pb.PrefillRequest(request=request.to_pb(), kv_destinations=[n.address for n in ranked])
         refusals = _Refusals("prefill node")

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 import grpc
+from grpc_health.v1 import health
 
 from pdsim.core.requests import ModelLimits
 from pdsim.core.topology import Mode
@@ -24,6 +25,8 @@ from router.service import RouterNodeService, RouterService
 
 log = logging.getLogger(__name__)
 
+_TAIL_SECONDS = 0.5  # after the drain: for the streams it ended to send their error, and the servers to close
+
 
 class RouterServer:
     def __init__(self, config: RouterConfig) -> None:
@@ -33,6 +36,8 @@ class RouterServer:
         self._server: grpc.aio.Server | None = None
         self.metrics_endpoint = MetricsEndpoint(config.metrics)
         self._http: HttpFront | None = None
+        self._health: health.aio.HealthServicer | None = None
+        self._frontend: Frontend | None = None
 
     @property
     def http_address(self) -> str:
@@ -78,11 +83,11 @@ class RouterServer:
             )
         )
         limits = ModelLimits(info.max_context, info.vocab_size)
-        server, health, self.address = open_server(config.host, config.port)
+        server, self._health, self.address = open_server(config.host, config.port)
         labels = SeriesLabels(config.mode.value, "router", config.metrics.instance or self.address)
         metrics = RouterMetrics(self.metrics_endpoint.registry, labels, config.slos)
         # Both APIs serve through one Frontend: the same validation, routing, cancellation and metrics.
-        frontend = Frontend(mode, tokenizer, limits, info.default_max_tokens, metrics)
+        frontend = self._frontend = Frontend(mode, tokenizer, limits, info.default_max_tokens, metrics)
         pb_grpc.add_RouterServicer_to_server(RouterService(frontend), server)
         pb_grpc.add_NodeServicer_to_server(RouterNodeService(info, self.pool), server)
         self.metrics_endpoint.start()
@@ -94,15 +99,22 @@ class RouterServer:
             http_address = await self._http.start(config.http_host, config.http_port)
             log.info("OpenAI-compatible API on http://%s/v1 (model %s)", http_address, info.model_name)
         self.pool.start_polling(config.load_poll_seconds)
-        await set_serving(health, True)
+        await set_serving(self._health, True)
         log.info("router (%s, %s) serving on %s", config.mode.value, config.policy.value, self.address)
         return self.address
 
-    async def stop(self, grace: float = 1.0) -> None:
+    async def stop(self, grace: float | None = None) -> None:
+        """Drain, then stop: health turns NOT_SERVING and both APIs refuse new requests (UNAVAILABLE, 503);
+        in-flight streams get `grace` seconds (default: the configured drain) to finish, and the rest end with an
+        UNAVAILABLE error (an error event and [DONE] over HTTP). Their calls to the nodes are cancelled."""
+        if self._health is not None:
+            await set_serving(self._health, False)
+        if self._frontend is not None:
+            await self._frontend.drain(self.config.drain_seconds if grace is None else grace)
         if self._http is not None:  # first: its streams end, which cancels their calls to the nodes
             await self._http.stop()
         if self._server is not None:
-            await self._server.stop(grace)
+            await self._server.stop(_TAIL_SECONDS)
         if self._pool is not None:
             await self._pool.close()
         await asyncio.to_thread(self.metrics_endpoint.stop)  # its server polls for shutdown every 0.5 s

@@ -33,11 +33,13 @@ NODE = NodeConfig(
         policy=SchedulePolicy.DECODE_FIRST,
         max_waiting=9,
         kv_lease_seconds=2.5,
+        kv_push_stall_seconds=1.5,
         staging_tokens=1234,
     ),
     default_max_tokens=33,
     kv_chunk_bytes=65536,
     metrics=MetricsConfig(enabled=False, host="0.0.0.0", port=9400, instance="decode-a"),
+    drain_seconds=0.5,
 )
 ROUTER = RouterConfig(
     mode=Mode.DISAGGREGATED,
@@ -53,6 +55,7 @@ ROUTER = RouterConfig(
     load_poll_seconds=0.5,
     slos=SloTable(Slo(1.5, 0.05, 9.0), {"chat": Slo(0.5, 0.02)}),
     metrics=MetricsConfig(enabled=False, host="0.0.0.0", port=9500, instance="r"),
+    drain_seconds=3.0,
 )
 # The configs whose every field NODE and ROUTER change (a router needs a mode and nodes).
 BASELINES = {NodeConfig: NodeConfig(), RouterConfig: RouterConfig(mode=Mode.COLOCATED, workers=("127.0.0.1:1",))}

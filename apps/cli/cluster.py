@@ -18,7 +18,7 @@ from apps.cli.flags import (
     node_config_from,
     slos_from,
 )
-from apps.launcher.spec import ClusterSpec, default_targets_dir
+from apps.launcher.spec import ClusterSpec, Restart, default_targets_dir
 from pdsim.core.topology import Mode
 from pdsim.models.flags import add_model_args, model_spec_from
 
@@ -43,6 +43,16 @@ def add_cluster_commands(sub: Any) -> None:
     up.add_argument("--startup-timeout", type=float, default=d["startup_timeout"])
     add_slo_arg(up)
     up.add_argument("--targets-dir", default=None, help="where to write Prometheus service discovery files")
+    up.add_argument(
+        "--restart", default=d["restart"], help=f"restart a process that dies, on its ports (default: "
+        f"{d['restart'].value}); never: the cluster ends once every process of a role is down",
+        **enum_choices(Restart),
+    )  # fmt: skip
+    up.add_argument(
+        "--restart-backoff", type=float, default=d["restart_backoff"], metavar="SECONDS",
+        help="before a first restart; doubles per restart in a row, up to --restart-backoff-max",
+    )  # fmt: skip
+    up.add_argument("--restart-backoff-max", type=float, default=d["restart_backoff_max"], metavar="SECONDS")
     add_node_args(up, d["node"], one_process=False)
     add_http_args(up, d["http_port"])
     up.set_defaults(run=_run_up)
@@ -66,6 +76,7 @@ def cluster_spec_from(args: argparse.Namespace) -> ClusterSpec:
         mode=args.mode, workers=args.workers, prefill=args.prefill, decode=args.decode, node=node, host=args.host,
         router_port=args.port, http_port=args.http_port, routing=args.routing, startup_timeout=args.startup_timeout,
         slos=slos_from(args, d["slos"]), targets_dir=targets if node.metrics.enabled else None,
+        restart=args.restart, restart_backoff=args.restart_backoff, restart_backoff_max=args.restart_backoff_max,
     )  # fmt: skip
 
 

@@ -74,6 +74,13 @@ def add_slo_arg(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def add_drain_arg(parser: argparse.ArgumentParser, default: float) -> None:
+    parser.add_argument(
+        "--drain", type=float, default=default, metavar="SECONDS",
+        help="on SIGTERM, how long in-flight streams may finish (new requests are refused) before they are failed",
+    )  # fmt: skip
+
+
 def add_engine_args(parser: argparse.ArgumentParser, defaults: EngineConfig, node: NodeConfig) -> None:
     group = parser.add_argument_group("engine")
     group.add_argument("--max-batch", type=int, default=defaults.max_batch, help="KV slots = largest batch")
@@ -91,6 +98,10 @@ def add_engine_args(parser: argparse.ArgumentParser, defaults: EngineConfig, nod
     )  # fmt: skip
     group.add_argument("--max-waiting", type=int, default=defaults.max_waiting)
     group.add_argument("--kv-lease", type=float, default=defaults.kv_lease_seconds, help="decode: seconds")
+    group.add_argument(
+        "--kv-push-stall", type=float, default=defaults.kv_push_stall_seconds,
+        help="decode: seconds a KV push may send nothing before it is dropped",
+    )  # fmt: skip
     group.add_argument(
         "--staging-tokens", type=int, default=defaults.staging_tokens, help="decode: KV tokens awaiting a Decode"
     )
@@ -135,6 +146,7 @@ def add_node_args(parser: argparse.ArgumentParser, defaults: NodeConfig, one_pro
         parser.add_argument("--host", default=defaults.host)
         parser.add_argument("--port", type=int, default=defaults.port, help="0 picks a free port")
         parser.add_argument("--cpus", type=cpu_list, default=defaults.cpus, help="cores for this node, e.g. 0 or 2,3")
+    add_drain_arg(parser, defaults.drain_seconds)
     add_model_args(parser, defaults.model)
     add_engine_args(parser, defaults.engine, defaults)
     add_metrics_args(parser, defaults.metrics, one_process)
@@ -155,11 +167,13 @@ def node_config_from(args: argparse.Namespace, one_process: bool = True) -> Node
             policy=args.schedule,
             max_waiting=args.max_waiting,
             kv_lease_seconds=args.kv_lease,
+            kv_push_stall_seconds=args.kv_push_stall,
             staging_tokens=args.staging_tokens,
         ),
         default_max_tokens=args.default_max_tokens,
         kv_chunk_bytes=args.kv_chunk_bytes,
         metrics=metrics_config_from(args),
+        drain_seconds=args.drain,
     )
 
 

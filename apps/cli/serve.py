@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from apps.cli.flags import (
+    add_drain_arg,
     add_http_args,
     add_metrics_args,
     add_node_args,
@@ -60,6 +61,7 @@ def add_server_commands(sub: Any, loaded: object | None = None) -> None:
     add_slo_arg(router)
     add_http_args(router, defaults["http_port"], host=defaults["http_host"])
     add_metrics_args(router, defaults["metrics"])
+    add_drain_arg(router, defaults["drain_seconds"])
     router.set_defaults(run=_run_router, role=None, slos_default=defaults["slos"], router_defaults=defaults)
 
 
@@ -86,6 +88,7 @@ def router_config_from(args: argparse.Namespace) -> RouterConfig:
         load_poll_seconds=defaults["load_poll_seconds"],
         slos=slos_from(args, args.slos_default),
         metrics=metrics_config_from(args),
+        drain_seconds=args.drain,
     )
 
 

@@ -1,4 +1,5 @@
-"""Start a `ClusterSpec`'s nodes, then its router once every node is healthy; report it; stop it all.
+"""Start a `ClusterSpec`'s nodes, then its router once every node is healthy; report it; keep it serving
+(`apps.launcher.supervise` restarts a process that dies); stop it all.
 
 Each node is its own process on its own cores (CPU) or device. Ctrl-C or SIGTERM stops everything within seconds.
 """
@@ -18,12 +19,15 @@ from pathlib import Path
 
 from apps.launcher.processes import Launcher, interrupt
 from apps.launcher.spec import ClusterSpec
+from apps.launcher.supervise import Supervisor
 from pdsim.core.topology import Role
 from pdsim.models.presets import ensure_preset, is_preset
 from pdsim.rpc.server import wait_healthy
 from router.config import RouterConfig
 
 log = logging.getLogger(__name__)
+
+_SUPERVISE_SECONDS = 0.1  # how often the launcher looks for exited processes (a restart waits its backoff anyway)
 
 
 def assign_cores(count: int, available: list[int]) -> list[tuple[int, ...]]:
@@ -53,12 +57,11 @@ def run_cluster(spec: ClusterSpec) -> int:
     try:
         with started_cluster(spec) as launcher:
             _announce(launcher, spec)
-            while True:
-                time.sleep(0.5)
-                dead = [c for c in launcher.children if c.process.poll() is not None]
-                if dead:
-                    print(f"pdsim up: {dead[0].name} exited with code {dead[0].process.returncode}", file=sys.stderr)
-                    return 1
+            supervisor = Supervisor(launcher, spec)
+            while (gone := supervisor.step()) is None:
+                time.sleep(_SUPERVISE_SECONDS)
+            print(f"pdsim up: {gone}; stopping the cluster", file=sys.stderr)
+            return 1
     except KeyboardInterrupt:
         return 0
     except (RuntimeError, TimeoutError) as error:
@@ -82,6 +85,7 @@ def router_config(spec: ClusterSpec, nodes: dict[Role, list[str]]) -> RouterConf
         http_port=spec.http_port,
         slos=spec.slos,
         metrics=spec.node.metrics,
+        drain_seconds=spec.node.drain_seconds,
     )
 
 

@@ -1,5 +1,5 @@
-"""Child-process supervision for the launcher: start a server process from its config, read its ready line, stop
-every child in order.
+"""Child processes for the launcher: start a server process from its config (again, to restart it), read its
+ready line, stop every child in order.
 
 Each child gets its whole frozen config as one JSON file (`apps.config_io`) in a directory this launcher owns and
 removes on stop, and starts as `python -m apps <role> --config FILE`: the command a person would type. Children run
@@ -10,7 +10,6 @@ if the launcher dies.
 from __future__ import annotations
 
 import ctypes
-import json
 import logging
 import os
 import queue
@@ -21,13 +20,13 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from apps.config_io import write_config
+from apps.launcher.targets import write_targets
 from pdsim.core.topology import Mode
 from pdsim.rpc.server import parse_ready_line
 
@@ -58,10 +57,13 @@ def interrupt(signum: int, frame: object) -> None:
 @dataclass
 class Child:
     name: str
+    command: str  # the pdsim command it runs: a role, or "router"
+    config: object  # the config it was started with
     process: subprocess.Popen[str]
-    address: str = ""
+    address: str = ""  # from the ready line; "" until then (and while it restarts)
     endpoints: dict[str, str] = field(default_factory=dict)  # e.g. metrics: host:port, from the ready line
     cores: tuple[int, ...] | None = None
+    started: float = field(default_factory=time.monotonic)
 
 
 class Launcher:
@@ -69,11 +71,22 @@ class Launcher:
         self.mode = mode
         self.children: list[Child] = []
         self.targets_file: Path | None = None
-        self._lines: queue.Queue[tuple[str, str]] = queue.Queue()
+        self._lines: queue.Queue[tuple[str, subprocess.Popen[str], str]] = queue.Queue()
         self._config_dir: Path | None = None
 
     def spawn(self, name: str, command: str, config: object, cores: tuple[int, ...] | None = None) -> Child:
         """Start `pdsim <command> --config <config as JSON>` as the child `name`."""
+        child = Child(name, command, config, self._start(name, command, config), cores=cores)
+        self.children.append(child)
+        return child
+
+    def respawn(self, child: Child, config: object) -> None:
+        """Start `child` again, from `config`; its ready line arrives through `collect_ready`."""
+        child.config, child.address, child.endpoints = config, "", {}
+        child.process = self._start(child.name, child.command, config)
+        child.started = time.monotonic()
+
+    def _start(self, name: str, command: str, config: object) -> subprocess.Popen[str]:
         if self._config_dir is None:
             self._config_dir = Path(tempfile.mkdtemp(prefix="pdsim-cluster-"))
         path = write_config(config, self._config_dir / f"{name}.json")
@@ -85,15 +98,34 @@ class Launcher:
             start_new_session=True,
             preexec_fn=_die_with_parent(os.getpid()),
         )
-        child = Child(name, process, cores=cores)
-        self.children.append(child)
         assert process.stdout is not None
-        threading.Thread(target=self._pump, args=(name, process.stdout), daemon=True).start()
-        return child
+        threading.Thread(target=self._pump, args=(name, process, process.stdout), daemon=True).start()
+        return process
 
-    def _pump(self, name: str, stream: IO[str]) -> None:
+    def _pump(self, name: str, process: subprocess.Popen[str], stream: IO[str]) -> None:
         for line in stream:
-            self._lines.put((name, line.strip()))
+            self._lines.put((name, process, line.strip()))
+
+    def collect_ready(self) -> list[Child]:
+        """Read the ready lines printed so far (without waiting); returns the children they named."""
+        by_name = {c.name: c for c in self.children}
+        ready: list[Child] = []
+        while True:
+            try:
+                name, process, line = self._lines.get_nowait()
+            except queue.Empty:
+                return ready
+            if self._take(by_name.get(name), process, line):
+                ready.append(by_name[name])
+
+    @staticmethod
+    def _take(child: Child | None, process: subprocess.Popen[str], line: str) -> bool:
+        """Record a ready line of the child's current process (a restarted child's old one may still print)."""
+        found = parse_ready_line(line)
+        if child is None or found is None or process is not child.process:
+            return False
+        child.address, child.endpoints = found
+        return True
 
     def wait_ready(self, pending: list[Child], timeout: float) -> None:
         """Collect each child's ready line (its address), failing fast if one exits."""
@@ -107,28 +139,22 @@ class Launcher:
                 late = ", ".join(c.name for c in pending if not c.address)
                 raise TimeoutError(f"{late} did not start within {timeout:.0f} s")
             try:
-                name, line = self._lines.get(timeout=0.2)
+                name, process, line = self._lines.get(timeout=0.2)
             except queue.Empty:
                 continue
-            ready = parse_ready_line(line)
-            if ready is not None and name in by_name:
-                by_name[name].address, by_name[name].endpoints = ready
+            self._take(by_name.get(name), process, line)
 
     def write_targets(self, directory: Path) -> Path:
-        """A Prometheus file-based service discovery file listing every process's /metrics endpoint."""
+        """A Prometheus file-based service discovery file listing every process's /metrics endpoint (see
+        `apps.launcher.targets`: files of launchers that are gone are removed first)."""
         mode = self.mode.value
-        groups = [
+        groups: list[dict[str, object]] = [
             {"targets": [c.endpoints["metrics"]], "labels": {"mode": mode, "pdsim_process": c.name}}
             for c in self.children
             if c.endpoints.get("metrics")
         ]
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"pdsim-{mode}-{os.getpid()}-{uuid.uuid4().hex[:8]}.json"
-        partial = path.with_suffix(".json.tmp")  # Prometheus may read at any time: replace it whole
-        partial.write_text(json.dumps(groups, indent=2))
-        partial.replace(path)
-        self.targets_file = path
-        return path
+        self.targets_file = write_targets(directory, mode, groups)
+        return self.targets_file
 
     @property
     def router_address(self) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 
 from pdsim.core.slo import SloTable
@@ -23,6 +24,11 @@ def default_targets_dir() -> Path:
     return Path(configured) if configured else Path.home() / ".cache" / "pdsim" / "prometheus" / "targets"
 
 
+class Restart(Enum):
+    ALWAYS = "always"  # a process that exits without being asked to is started again, on the same ports
+    NEVER = "never"  # it stays down; the cluster ends once every process of a role is down
+
+
 @dataclass(frozen=True, slots=True)
 class ClusterSpec:
     mode: Mode
@@ -37,6 +43,11 @@ class ClusterSpec:
     startup_timeout: float = 180.0  # seconds for every process to report healthy
     slos: SloTable = field(default_factory=SloTable)
     targets_dir: Path | None = None  # None: no service discovery file
+    restart: Restart = Restart.ALWAYS
+    # seconds before the first restart of a process; each further one doubles it, up to restart_backoff_max.
+    # A process that then stays up for restart_backoff_max starts from restart_backoff again.
+    restart_backoff: float = 0.5
+    restart_backoff_max: float = 10.0
 
     def __post_init__(self) -> None:
         counts = (self.workers,) if self.mode is Mode.COLOCATED else (self.prefill, self.decode)
@@ -48,6 +59,11 @@ class ClusterSpec:
             raise ValueError(f"router_port must be in [0, 65535], got {self.router_port}")
         if self.http_port is not None and not 0 <= self.http_port < 65536:
             raise ValueError(f"http_port must be in [0, 65535], got {self.http_port}")
+        if not 0 <= self.restart_backoff <= self.restart_backoff_max:
+            raise ValueError(
+                f"restart backoff must satisfy 0 <= restart_backoff <= restart_backoff_max, got "
+                f"{self.restart_backoff} and {self.restart_backoff_max}"
+            )
         if self.startup_timeout <= 0:
             raise ValueError(f"startup_timeout must be > 0 seconds, got {self.startup_timeout}")
 

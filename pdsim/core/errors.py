@@ -49,6 +49,12 @@ class FailedPrecondition(PdsimError):
     code = "FAILED_PRECONDITION"
 
 
+class Aborted(PdsimError):
+    """The request was cancelled while this node worked on it (e.g. its KV was released before it arrived)."""
+
+    code = "ABORTED"
+
+
 class DeadlineExceeded(PdsimError):
     """The request's deadline passed before it could be served."""
 

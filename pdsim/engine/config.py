@@ -32,7 +32,10 @@ class EngineConfig:
     # slower per token here (attention within a chunk grows with its square), so they lose on both counts.
     step_token_budget: int = 128
     max_waiting: int = 1024  # queued requests beyond this are refused with RESOURCE_EXHAUSTED
-    kv_lease_seconds: float = 30.0  # decode: pushed KV that no Decode claims in this time is freed
+    kv_lease_seconds: float = 30.0  # decode: KV whose push started this long ago and no Decode claimed is freed
+    # decode: a push that sends nothing for this long is dropped and its staging freed (a stalled or hung sender);
+    # frames of a healthy push arrive milliseconds apart, even at 4 MiB each.
+    kv_push_stall_seconds: float = 5.0
     staging_tokens: int | None = None  # decode: KV tokens that may wait for a Decode; default 4 contexts
 
     def __post_init__(self) -> None:
@@ -46,5 +49,7 @@ class EngineConfig:
             raise ValueError(f"max_waiting must be > 0, got {self.max_waiting}")
         if self.kv_lease_seconds <= 0:
             raise ValueError(f"kv_lease_seconds must be > 0, got {self.kv_lease_seconds}")
+        if self.kv_push_stall_seconds <= 0:
+            raise ValueError(f"kv_push_stall_seconds must be > 0, got {self.kv_push_stall_seconds}")
         if self.staging_tokens is not None and self.staging_tokens <= 0:
             raise ValueError(f"staging_tokens must be > 0, got {self.staging_tokens}")

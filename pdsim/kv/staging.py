@@ -1,5 +1,10 @@
 """Decode-side staging: KV pushed by a prefill node, held under a lease until a Decode claims it.
 
+The lease starts when the push starts (the arena range is reserved then), so a push that never completes holds
+its range no longer than a complete one nobody claims: its receiver drops it at the lease's end, `expire` frees
+complete KV nobody claimed. The router releases a cancelled request's KV at once (`release_id`); an id released
+before its push arrived is remembered for one lease, so a push already on its way is refused rather than staged.
+
 The staging area is one arena allocated (and touched) when the node starts (`pdsim.kv.receive` sizes it from
 the model and the engine configuration); each request gets a contiguous range of it, sized from its header
 before any chunk arrives, and the chunks are written there in place. Allocating fresh memory per request
@@ -16,7 +21,7 @@ from collections.abc import Callable
 
 import torch
 
-from pdsim.core.errors import AlreadyExists, FailedPrecondition, NotFound, ResourceExhausted
+from pdsim.core.errors import Aborted, AlreadyExists, FailedPrecondition, NotFound, ResourceExhausted
 from pdsim.core.kv_layout import KvLayout
 from pdsim.models.dtypes import torch_dtype
 
@@ -31,8 +36,10 @@ class StagedEntry:
         self.num_tokens = num_tokens
         self.start = start  # where in the arena
         self.buffer = buffer
-        self.expires_at: float | None = None  # set when complete, until claimed
+        self.expires_at: float | None = None  # the lease's end, from the reservation until claimed
+        self.complete = False  # every chunk is in
         self.claimed = False
+        self.dropped = False  # released while still arriving: its receiver stops and frees it
 
     @property
     def nbytes(self) -> int:
@@ -61,6 +68,7 @@ class KvStaging:
         self._clock = clock
         self._lock = threading.Lock()
         self._entries: dict[str, StagedEntry] = {}
+        self._released: dict[str, float] = {}  # ids released before any KV arrived -> when to forget them
         self._held_bytes = 0
         self._arena = memoryview(bytearray(self.capacity_bytes))  # bytearray(n) writes every page now
         self._free = [(0, self.capacity_bytes)]  # (start, size), sorted by start, never adjacent
@@ -73,6 +81,8 @@ class KvStaging:
                 f"{self.capacity_bytes} bytes; start it with more --staging-tokens"
             )
         with self._lock:
+            if request_id in self._released:
+                raise Aborted(f"request {request_id!r} was cancelled and its KV released: it is not staged")
             if request_id in self._entries:
                 raise AlreadyExists(f"KV for request {request_id!r} is already held on this node")
             start = self._allocate(nbytes)
@@ -83,14 +93,23 @@ class KvStaging:
                     f"no room for {nbytes} bytes of KV ({why}): {self._held_bytes} of {self.capacity_bytes} held"
                 )
             entry = StagedEntry(self, request_id, self.layout, num_tokens, start, self._arena[start : start + nbytes])
+            entry.expires_at = self._clock() + self.lease_seconds  # the lease starts with the push
             self._entries[request_id] = entry
             self._held_bytes += nbytes
             return entry
 
     def commit(self, entry: StagedEntry) -> None:
-        """All chunks are in: the lease starts."""
+        """All chunks are in: a Decode may claim it until its lease ends. Raises `Aborted` if it was released
+        meanwhile (the caller still owns the entry and frees it)."""
         with self._lock:
-            entry.expires_at = self._clock() + self.lease_seconds
+            if entry.dropped:
+                raise Aborted(f"request {entry.request_id!r} was cancelled while its KV arrived: it is not staged")
+            entry.complete = True
+
+    def seconds_left(self, entry: StagedEntry) -> float:
+        """Of the entry's lease (0 once it ended); for the receiver that bounds a push by it."""
+        assert entry.expires_at is not None, "a claimed entry has no lease"
+        return max(0.0, entry.expires_at - self._clock())
 
     def claim(self, request_id: str) -> StagedEntry:
         """Hand complete KV to a Decode; from then on only `release` frees it."""
@@ -100,7 +119,7 @@ class KvStaging:
                 raise NotFound(f"no KV to decode for request {request_id!r}: it is unknown or its lease expired")
             if entry.claimed:
                 raise NotFound(f"the KV of request {request_id!r} is already claimed by another Decode")
-            if entry.expires_at is None:
+            if not entry.complete:
                 raise NotFound(f"the KV of request {request_id!r} is still arriving")
             entry.expires_at = None
             entry.claimed = True
@@ -111,13 +130,35 @@ class KvStaging:
             if self._entries.get(entry.request_id) is entry:
                 self._forget(entry)
 
+    def release_id(self, request_id: str) -> bool:
+        """The request was cancelled: free its KV now if it is staged and unclaimed (True), stop it if it is still
+        arriving (True: its receiver frees it), or refuse its push for one lease if none arrived yet. Claimed KV
+        belongs to its Decode, whose cancellation frees it (False)."""
+        with self._lock:
+            entry = self._entries.get(request_id)
+            if entry is None:
+                self._released[request_id] = self._clock() + self.lease_seconds
+                return False
+            if entry.claimed:
+                return False
+            if entry.complete:
+                self._forget(entry)
+            else:
+                entry.dropped = True
+            return True
+
     def expire(self) -> list[str]:
-        """Free KV whose lease ended; returns their request ids."""
+        """Free complete KV whose lease ended unclaimed; returns their request ids. KV still arriving is its
+        receiver's to free (it is writing into the range), which it does at the same lease end."""
         now = self._clock()
         with self._lock:
-            expired = [e for e in self._entries.values() if e.expires_at is not None and e.expires_at <= now]
+            expired = [
+                e for e in self._entries.values() if e.complete and e.expires_at is not None and e.expires_at <= now
+            ]
             for entry in expired:
                 self._forget(entry)
+            for request_id in [r for r, until in self._released.items() if until <= now]:
+                del self._released[request_id]
         return [e.request_id for e in expired]
 
     # ---------------------------------------------------------------- under the lock

@@ -21,6 +21,8 @@ class NodeConfig:
     default_max_tokens: int = DEFAULT_MAX_TOKENS
     kv_chunk_bytes: int = DEFAULT_CHUNK_BYTES
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    # On SIGTERM: seconds in-flight streams get to finish (new ones are refused) before they are failed
+    drain_seconds: float = 2.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.port < 65536:
@@ -29,5 +31,7 @@ class NodeConfig:
             raise ValueError(f"cpus must be a non-empty list of core ids, got {self.cpus}")
         if self.default_max_tokens <= 0:
             raise ValueError(f"default_max_tokens must be > 0, got {self.default_max_tokens}")
+        if self.drain_seconds < 0:
+            raise ValueError(f"drain_seconds must be >= 0, got {self.drain_seconds}")
         if not 0 < self.kv_chunk_bytes <= MAX_CHUNK_BYTES:
             raise ValueError(f"kv_chunk_bytes must be in (0, {MAX_CHUNK_BYTES}], got {self.kv_chunk_bytes}")

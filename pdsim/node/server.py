@@ -9,6 +9,7 @@ import asyncio
 import logging
 
 import grpc
+from grpc_health.v1 import health
 
 from pdsim.core.topology import Role
 from pdsim.engine.build import BuiltEngine, build_engine
@@ -22,6 +23,8 @@ from pdsim.rpc.server import open_server, set_serving
 
 log = logging.getLogger(__name__)
 
+_ENGINE_STOP_SECONDS = 1.0  # a step in progress finishes first; the engine thread is a daemon past this
+
 
 class NodeServer:
     role: Role
@@ -30,6 +33,7 @@ class NodeServer:
         self.config = config
         self.address = ""
         self._server: grpc.aio.Server | None = None
+        self._health: health.aio.HealthServicer | None = None
         self._built: BuiltEngine | None = None
         self.in_flight = InFlight()
         self.metrics_endpoint = MetricsEndpoint(config.metrics)
@@ -47,7 +51,7 @@ class NodeServer:
 
     async def start(self) -> str:
         self._built = await asyncio.to_thread(build_engine, self.role, self.config.model, self.config.engine)
-        server, health, self.address = open_server(self.config.host, self.config.port)
+        server, self._health, self.address = open_server(self.config.host, self.config.port)
         node = NodeService(
             self.role.value,
             self.built.info,
@@ -62,17 +66,22 @@ class NodeServer:
         await server.start()
         self._server = server
         await self._on_started()
-        await set_serving(health, True)
+        await set_serving(self._health, True)
         log.info("%s node serving on %s (model %s)", self.role.value, self.address, self.built.info.name)
         return self.address
 
-    async def stop(self, grace: float = 1.0) -> None:
+    async def stop(self, grace: float | None = None) -> None:
+        """Drain, then stop: health turns NOT_SERVING and new RPCs are refused (UNAVAILABLE, which the router and
+        prefill nodes take as "try another node"); in-flight ones get `grace` seconds (default: the configured
+        drain) to finish, and whatever is left is cancelled, which its caller sees as a terminal status."""
+        if self._health is not None:
+            await set_serving(self._health, False)
         # The server first: requests in their grace period may still use the role's channels and tasks.
         if self._server is not None:
-            await self._server.stop(grace)
+            await self._server.stop(self.config.drain_seconds if grace is None else grace)
         await self._on_stopping()
         if self._built is not None:
-            await asyncio.to_thread(self._built.engine.stop)
+            await asyncio.to_thread(self._built.engine.stop, _ENGINE_STOP_SECONDS)
         await asyncio.to_thread(self.metrics_endpoint.stop)  # its server polls for shutdown every 0.5 s
 
     @property

@@ -267,6 +267,11 @@ class DecodeStub:
                 request_serializer=pdsim_dot_rpc_dot_pdsim__pb2.DecodeRequest.SerializeToString,
                 response_deserializer=pdsim_dot_rpc_dot_pdsim__pb2.TokenChunk.FromString,
                 _registered_method=True)
+        self.Release = channel.unary_unary(
+                '/pdsim.v1.Decode/Release',
+                request_serializer=pdsim_dot_rpc_dot_pdsim__pb2.ReleaseRequest.SerializeToString,
+                response_deserializer=pdsim_dot_rpc_dot_pdsim__pb2.ReleaseReply.FromString,
+                _registered_method=True)
 
 
 class DecodeServicer:
@@ -285,6 +290,12 @@ class DecodeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Release(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DecodeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -297,6 +308,11 @@ def add_DecodeServicer_to_server(servicer, server):
                     servicer.Decode,
                     request_deserializer=pdsim_dot_rpc_dot_pdsim__pb2.DecodeRequest.FromString,
                     response_serializer=pdsim_dot_rpc_dot_pdsim__pb2.TokenChunk.SerializeToString,
+            ),
+            'Release': grpc.unary_unary_rpc_method_handler(
+                    servicer.Release,
+                    request_deserializer=pdsim_dot_rpc_dot_pdsim__pb2.ReleaseRequest.FromString,
+                    response_serializer=pdsim_dot_rpc_dot_pdsim__pb2.ReleaseReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -353,6 +369,33 @@ class Decode:
             '/pdsim.v1.Decode/Decode',
             pdsim_dot_rpc_dot_pdsim__pb2.DecodeRequest.SerializeToString,
             pdsim_dot_rpc_dot_pdsim__pb2.TokenChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Release(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pdsim.v1.Decode/Release',
+            pdsim_dot_rpc_dot_pdsim__pb2.ReleaseRequest.SerializeToString,
+            pdsim_dot_rpc_dot_pdsim__pb2.ReleaseReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -16,7 +16,9 @@ class Servable(Protocol):
         """Serve; returns the bound gRPC address."""
         ...
 
-    async def stop(self, grace: float = ...) -> None: ...
+    async def stop(self, grace: float | None = ...) -> None:
+        """Drain in-flight requests for `grace` seconds (None: the server's configured drain), then stop."""
+        ...
 
     @property
     def endpoints(self) -> dict[str, str]:

@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from pdsim.core.errors import DataLoss, FailedPrecondition, InvalidRequest, PdsimError, ResourceExhausted
+from pdsim.core.errors import (
+    Aborted,
+    DataLoss,
+    DeadlineExceeded,
+    FailedPrecondition,
+    InvalidRequest,
+    PdsimError,
+    ResourceExhausted,
+)
 from pdsim.core.kv_layout import KvLayout
 from pdsim.core.requests import ModelLimits
 from pdsim.engine.config import EngineConfig
@@ -172,3 +180,67 @@ def test_the_arena_is_sized_from_the_model_and_the_engine_config() -> None:
     assert sized.staging.capacity_bytes == 10 * LAYOUT.bytes_per_token
     _receive(sized, _push("r1", 10).frames()).entry.release()  # it checks against the model it was built for
     _refused(sized, _push("r2", 10, fingerprint="other").frames(), FailedPrecondition, "'other'")
+
+
+def _stalling(frames: list[bytes]) -> AsyncIterator[KvFrame | InvalidRequest]:
+    """The frames, then nothing ever again: a sender that hung mid-push."""
+
+    async def stream() -> AsyncIterator[KvFrame | InvalidRequest]:
+        async for frame in _stream(frames):
+            yield frame
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    return stream()
+
+
+@pytest.mark.parametrize("sent", [1, 4], ids=["after-its-header", "mid-payload"])
+def test_a_push_that_stalls_is_dropped_and_frees_its_space(sent: int) -> None:
+    receiver = KvReceiver(KvStaging(LAYOUT, 100, lease_seconds=30), FINGERPRINT, MAX_CONTEXT, stall_seconds=0.2)
+    frames = _push("r1", 20).frames()[:sent]
+
+    async def scenario() -> None:
+        receiving = asyncio.create_task(receiver.receive(_stalling(frames)))
+        await asyncio.sleep(0.05)
+        assert receiver.staging.held_bytes == 20 * LAYOUT.bytes_per_token  # reserved from the header on
+        done, _ = await asyncio.wait([receiving], timeout=5)  # bounded: before the fix it waited forever
+        assert done, "the stalled push was never dropped"
+        with pytest.raises(DeadlineExceeded, match=r"sent nothing for 0\.2 s: dropped"):
+            receiving.result()
+
+    asyncio.run(scenario())
+    assert receiver.staging.held_bytes == 0 and len(receiver.staging) == 0
+
+
+def test_a_push_slower_than_its_lease_is_dropped_at_the_lease_end() -> None:
+    """The lease starts when the push starts: a push trickling in, never stalling, still ends with it."""
+    receiver = KvReceiver(KvStaging(LAYOUT, 100, lease_seconds=0.3), FINGERPRINT, MAX_CONTEXT, stall_seconds=5)
+
+    async def trickle() -> AsyncIterator[KvFrame | InvalidRequest]:
+        async for frame in _stream(_push("r1", 20).frames()):
+            yield frame
+            await asyncio.sleep(0.1)
+
+    async def scenario() -> None:
+        with pytest.raises(DeadlineExceeded, match=r"did not complete within its lease of 0\.3 s"):
+            await asyncio.wait_for(receiver.receive(trickle()), timeout=5)
+
+    asyncio.run(scenario())
+    assert receiver.staging.held_bytes == 0 and len(receiver.staging) == 0
+
+
+def test_a_released_request_is_not_staged_whenever_its_push_arrives() -> None:
+    receiver, early, midway = _receiver(), _push("early", 20), _push("midway", 20)
+    receiver.staging.release_id("early")  # the router released it before its push arrived
+    _refused(receiver, early.frames(), Aborted, "cancelled and its KV released")
+
+    async def released_midway() -> AsyncIterator[KvFrame | InvalidRequest]:
+        async for frame in _stream(midway.frames()[:3]):
+            yield frame
+        assert receiver.staging.release_id("midway")  # arriving: its receiver stops and frees it
+        async for frame in _stream(midway.frames()[3:]):
+            yield frame
+
+    with pytest.raises(Aborted, match="cancelled while its KV arrived"):
+        asyncio.run(receiver.receive(released_midway()))
+    assert receiver.staging.held_bytes == 0 and len(receiver.staging) == 0

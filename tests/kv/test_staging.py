@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pdsim.core.errors import NotFound, ResourceExhausted
+from pdsim.core.errors import Aborted, NotFound, ResourceExhausted
 from pdsim.core.kv_layout import KvLayout
 from pdsim.kv.staging import KvStaging
 
@@ -49,3 +49,39 @@ def test_staging_arena_reuses_and_coalesces_freed_ranges() -> None:
     assert g.start == 0
     g.buffer[:] = bytes(range(40))
     assert staging.held_bytes == 80
+
+
+def test_the_lease_starts_when_the_push_starts() -> None:
+    now = [0.0]
+    staging = KvStaging(KvLayout(1, 1, 1, "float32"), capacity_tokens=10, lease_seconds=5, clock=lambda: now[0])
+    slow = staging.reserve("slow", 3)
+    now[0] = 4.0  # a push that took 4 of its 5 seconds
+    staging.commit(slow)
+    assert staging.seconds_left(slow) == 1.0
+    now[0] = 5.0
+    assert staging.expire() == ["slow"]  # 5 s after the push started, not 5 s after it completed
+    arriving = staging.reserve("arriving", 3)
+    now[0] = 20.0
+    assert staging.expire() == [] and len(staging) == 1  # still being written: its receiver drops it, not expire
+    assert staging.seconds_left(arriving) == 0.0
+    arriving.release()
+
+
+def test_release_frees_unclaimed_kv_at_once_and_refuses_a_late_push() -> None:
+    now = [0.0]
+    staging = KvStaging(KvLayout(1, 1, 1, "float32"), capacity_tokens=10, lease_seconds=5, clock=lambda: now[0])
+    staged = staging.reserve("staged", 3)
+    staging.commit(staged)
+    assert staging.release_id("staged") and staging.held_bytes == 0
+    claimed = staging.reserve("claimed", 3)
+    staging.commit(claimed)
+    staging.claim("claimed")
+    assert not staging.release_id("claimed") and len(staging) == 1  # its Decode's cancellation frees it
+    claimed.release()
+    assert not staging.release_id("late")  # released before its push arrived
+    with pytest.raises(Aborted, match="'late' was cancelled"):
+        staging.reserve("late", 3)
+    now[0] = 6.0
+    staging.expire()  # forgotten after one lease: the id may be used again
+    staging.reserve("late", 3).release()
+    assert staging.held_bytes == 0 and len(staging) == 0
