@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator
 
@@ -15,6 +16,8 @@ from pdsim.rpc.convert import finish_to_pb, sampling_from_pb
 from pdsim.rpc.status import abort
 from router.frontend import Admitted, Frontend
 from router.nodes import NodePool
+
+log = logging.getLogger(__name__)
 
 
 class RouterService(pb_grpc.RouterServicer):
@@ -30,7 +33,7 @@ class RouterService(pb_grpc.RouterServicer):
     ) -> AsyncIterator[pb.GenerateResponse]:
         received = time.perf_counter()
         try:
-            admitted = self._admit(request, context, received)
+            admitted = await self._admit(request, context, received)
         except PdsimError as error:
             await abort(context, error)
         first = True
@@ -51,8 +54,11 @@ class RouterService(pb_grpc.RouterServicer):
                     yield response
         except PdsimError as error:
             await abort(context, error)
+        except Exception:  # a bug: grpc would send its text (and whatever it names) as the status details
+            log.exception("Generate %s failed", admitted.routed.request_id)
+            await abort(context, PdsimError("internal error in the router"))
 
-    def _admit(self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext, received: float) -> Admitted:
+    async def _admit(self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext, received: float) -> Admitted:
         which = request.WhichOneof("prompt")
         prompt: str | list[int] | None = None
         if which == "text":
@@ -60,16 +66,19 @@ class RouterService(pb_grpc.RouterServicer):
         elif which == "token_ids":
             prompt = list(request.token_ids.ids)
         params = sampling_from_pb(request.sampling, self._frontend.default_max_tokens)
-        return self._frontend.admit(prompt, params, received, request.request_class, context.time_remaining())
+        return await self._frontend.admit(prompt, params, received, request.request_class, context.time_remaining())
 
 
 class RouterNodeService(pb_grpc.NodeServicer):
-    """The router answers GetInfo (the model its nodes serve) and GetLoad (its nodes' last reports, summed)."""
+    """The router answers GetInfo (the model its nodes serve, by its served name: the checkpoint's path stays on
+    the servers) and GetLoad (its nodes' last reports, summed)."""
 
-    def __init__(self, info: pb.NodeInfo, pool: NodePool) -> None:
+    def __init__(self, info: pb.NodeInfo, pool: NodePool, served_name: str) -> None:
         self._info = pb.NodeInfo()
         self._info.CopyFrom(info)
         self._info.role = "router"
+        self._info.model_name = served_name
+        self._info.ClearField("model_path")
         self._pool = pool
 
     async def GetInfo(self, request: pb.InfoRequest, context: grpc.aio.ServicerContext) -> pb.NodeInfo:

@@ -52,6 +52,8 @@ BAD_REQUESTS = [
     (pb.GenerateRequest(text="hi", sampling=sampling(4, top_p=0.0)), "top_p must be in (0, 1], got 0.0"),
     (pb.GenerateRequest(text="hi", sampling=sampling(4, top_p=1.5)), "got 1.5"),
     (pb.GenerateRequest(token_ids=pb.TokenIds(ids=[1, 5000]), sampling=sampling(4)), "token id 5000"),
+    # 8 MB: refused by its size, before it is tokenized, with the limit the context sets (1023 tokens x 7 bytes).
+    (pb.GenerateRequest(text="x" * 8_000_000, sampling=sampling(4)), "over the limit of 7161 bytes"),
 ]
 
 
