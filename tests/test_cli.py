@@ -9,12 +9,14 @@ import pytest
 from apps.arms import arms_named
 from apps.cli import parse_args
 from apps.cli.cluster import cluster_spec_from, experiment_config_from
+from apps.cli.serve import router_config_from
 from apps.experiment import ExperimentConfig
 from apps.launcher import ClusterSpec, default_targets_dir
+from apps.launcher.cluster import router_config
 from apps.loadgen_cli import limits_from, workload_from
 from loadgen.runner import RunLimits
 from loadgen.spec import WorkloadSpec
-from pdsim.core.topology import Mode
+from pdsim.core.topology import Mode, Role
 from pdsim.engine.config import SchedulePolicy
 from router.config import Policy
 
@@ -54,3 +56,13 @@ def test_one_flag_name_per_meaning() -> None:
     assert parse_args(["router", "--workers", "127.0.0.1:1", "--routing", "round-robin"]).routing is Policy.ROUND_ROBIN
     assert parse_args(["up", "--mode", "colocated", "--routing", "round-robin"]).routing is Policy.ROUND_ROBIN
     assert parse_args(["compare", "--routing", "round-robin"]).routing is Policy.ROUND_ROBIN
+
+
+def test_the_api_key_and_served_name_reach_the_router_from_up_and_router() -> None:
+    args = ["--api-key", "k3y", "--served-model-name", "llama"]
+    spec = cluster_spec_from(parse_args(["up", "--mode", "colocated", *args]))
+    config = router_config(spec, {Role.COLOCATED: ["127.0.0.1:1"]})
+    assert (config.api_key, config.served_model_name) == ("k3y", "llama")
+    config = router_config_from(parse_args(["router", "--workers", "127.0.0.1:1", *args]))
+    assert (config.api_key, config.served_model_name) == ("k3y", "llama")
+    assert router_config_from(parse_args(["router", "--workers", "127.0.0.1:1"])).api_key is None

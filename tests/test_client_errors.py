@@ -29,8 +29,10 @@ SCRUBBER = ErrorScrubber.for_nodes(
         ),
         ("decode node node-7.internal:50071: gone", "decode node decode-2: gone"),
         ("KV from /srv/models/llama and models/llama differ", "KV from <path> and <path> differ"),
-        ("to 10.1.2.3:9999 or [fe80::1%eth0]:80 or ipv6:[::1]:1 or db.example.com:5432", "to <address> or "
-         "<address> or <address> or <address>"),  # fmt: skip
+        (
+            "to 10.1.2.3:9999 or [fe80::1%eth0]:80 or ipv6:[::1]:1 or db.example.com:5432",
+            "to <address> or <address> or <address> or <address>",
+        ),
         ("read /var/lib/pdsim/x.json; unix:/run/pdsim.sock", "read <path>; unix:<path>"),
         ("max_tokens (4) plus the prompt (10 tokens) exceeds the model's context of 1024 tokens", None),
     ],

@@ -44,7 +44,7 @@ def add_cluster_commands(sub: Any) -> None:
     add_slo_arg(up)
     up.add_argument("--targets-dir", default=None, help="where to write Prometheus service discovery files")
     add_node_args(up, d["node"], one_process=False)
-    add_http_args(up, d["http_port"])
+    add_http_args(up, d["http_port"], api_key=d["api_key"], served_model_name=d["served_model_name"])
     up.set_defaults(run=_run_up)
 
     for name, text in (
@@ -66,6 +66,7 @@ def cluster_spec_from(args: argparse.Namespace) -> ClusterSpec:
         mode=args.mode, workers=args.workers, prefill=args.prefill, decode=args.decode, node=node, host=args.host,
         router_port=args.port, http_port=args.http_port, routing=args.routing, startup_timeout=args.startup_timeout,
         slos=slos_from(args, d["slos"]), targets_dir=targets if node.metrics.enabled else None,
+        api_key=args.api_key, served_model_name=args.served_model_name,
     )  # fmt: skip
 
 
