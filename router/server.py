@@ -22,7 +22,7 @@ from router.http.app import HttpFront, ServedModel
 from router.modes import ColocatedMode, DisaggregatedMode
 from router.nodes import NodePool
 from router.policies import make_policy
-from router.service import RouterNodeService, RouterService
+from router.service import RouterNodeService, RouterService, add_router_service
 
 log = logging.getLogger(__name__)
 TOKENIZER_THREADS = 2
@@ -94,7 +94,7 @@ class RouterServer:
         frontend = Frontend(
             mode, tokenizer, limits, info.default_max_tokens, metrics, self._tokenizer_threads, scrubber
         )
-        pb_grpc.add_RouterServicer_to_server(RouterService(frontend), server)
+        add_router_service(RouterService(frontend), server)
         served_name = config.served_model_name or info.model_name
         pb_grpc.add_NodeServicer_to_server(RouterNodeService(info, self.pool, served_name), server)
         self.metrics_endpoint.start()

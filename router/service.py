@@ -8,8 +8,9 @@ import time
 from collections.abc import AsyncIterator
 
 import grpc
+from google.protobuf.message import DecodeError
 
-from pdsim.core.errors import PdsimError
+from pdsim.core.errors import InvalidRequest, PdsimError
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.convert import finish_to_pb, sampling_from_pb
@@ -18,6 +19,35 @@ from router.frontend import Admitted, Frontend
 from router.nodes import NodePool
 
 log = logging.getLogger(__name__)
+ROUTER_SERVICE = pb.DESCRIPTOR.services_by_name["Router"].full_name
+
+
+class Undecodable:
+    """A Generate request that protobuf could not parse, e.g. a text field that is not UTF-8."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _generate_request(data: bytes) -> pb.GenerateRequest | Undecodable:
+    try:
+        return pb.GenerateRequest.FromString(data)
+    except DecodeError as error:
+        return Undecodable(str(error))
+
+
+def add_router_service(service: RouterService, server: grpc.aio.Server) -> None:
+    """As the generated `add_RouterServicer_to_server`, except that a request protobuf cannot parse reaches
+    `Generate`, which refuses it as INVALID_ARGUMENT saying why; grpc would answer UNKNOWN with its own text."""
+    handlers = {
+        "Generate": grpc.unary_stream_rpc_method_handler(
+            service.Generate,
+            request_deserializer=_generate_request,
+            response_serializer=pb.GenerateResponse.SerializeToString,
+        )
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(ROUTER_SERVICE, handlers),))
+    server.add_registered_method_handlers(ROUTER_SERVICE, handlers)
 
 
 class RouterService(pb_grpc.RouterServicer):
@@ -28,10 +58,15 @@ class RouterService(pb_grpc.RouterServicer):
 
     async def Generate(
         self,
-        request: pb.GenerateRequest,
+        request: pb.GenerateRequest | Undecodable,
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[pb.GenerateResponse]:
         received = time.perf_counter()
+        if isinstance(request, Undecodable):
+            self._frontend.rejected()
+            hint = " (text must be valid UTF-8)" if "UTF-8" in request.reason else ""
+            await abort(context, InvalidRequest(f"the request does not parse: {request.reason}{hint}"))
+            return
         try:
             admitted = await self._admit(request, context, received)
         except PdsimError as error:
