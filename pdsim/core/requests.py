@@ -152,10 +152,11 @@ def max_prompt_bytes(limits: ModelLimits, max_token_bytes: int) -> int:
 
 def validate_prompt_text(text: str, limits: ModelLimits, max_token_bytes: int) -> None:
     """Refuse, before it is tokenized, a text prompt that is not valid Unicode or that is longer than any prompt
-    the context can hold (see `max_prompt_bytes`). One pass over the text in C, however long it is; tokenizing an
-    8 MB prompt took seconds."""
+    the context can hold (see `max_prompt_bytes`). At most one pass over the text in C, however long it is;
+    tokenizing an 8 MB prompt took seconds."""
     limit = max_prompt_bytes(limits, max_token_bytes)
-    size = len(text.encode("utf-8", "surrogatepass"))  # surrogates are counted here, and refused below
+    # isascii() reads a flag CPython keeps on the string: an ASCII prompt of any length is measured without a pass.
+    size = len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))  # surrogates: refused below
     if size > limit:
         raise InvalidRequest(
             f"prompt is {size} bytes of UTF-8 text, over the limit of {limit} bytes: the model's context of "
