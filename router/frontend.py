@@ -30,6 +30,7 @@ from pdsim.core.requests import (
     ModelLimits,
     SamplingParams,
     max_prompt_bytes,
+    validate_lengths,
     validate_prompt_text,
     validate_request,
 )
@@ -115,6 +116,8 @@ class Frontend:
                 raise InvalidRequest("prompt is missing: set text or token_ids")
             if isinstance(prompt, str):
                 validate_prompt_text(prompt, self.limits, self.tokenizer.max_token_bytes)  # before any tokenizing
+            else:
+                validate_lengths(len(prompt), params, self.limits)  # before copying millions of ids
             # Checking every token id is a Python loop over up to a context's worth of them: off the loop too.
             prompt_ids = await self.off_loop(self._tokenized, prompt, params, special_tokens)
         except InvalidRequest:

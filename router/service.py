@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -95,11 +95,11 @@ class RouterService(pb_grpc.RouterServicer):
 
     async def _admit(self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext, received: float) -> Admitted:
         which = request.WhichOneof("prompt")
-        prompt: str | list[int] | None = None
+        prompt: str | Sequence[int] | None = None
         if which == "text":
             prompt = request.text
         elif which == "token_ids":
-            prompt = list(request.token_ids.ids)
+            prompt = request.token_ids.ids  # copied off the event loop, once its length is known to fit
         params = sampling_from_pb(request.sampling, self._frontend.default_max_tokens)
         return await self._frontend.admit(prompt, params, received, request.request_class, context.time_remaining())
 
