@@ -27,7 +27,7 @@ from tests.rpc_client import sampling
 
 STREAMS = 20
 MAX_GAP = 0.25  # seconds between two tokens of one stream
-STREAM_TOKENS = 600  # long enough to be running still when both giant prompts have been answered
+STREAM_TOKENS = 300  # ~3 s: still running when both giant prompts have been answered (~0.2 s)
 HTTP_PROMPT_BYTES = 1024 * 1024 - 100  # the body limit is 1 MiB: the rest of the JSON fits in 100 bytes
 GRPC_PROMPT_BYTES = 8_000_000  # the gRPC message limit is 8 MiB
 
@@ -82,7 +82,11 @@ def test_giant_prompts_stall_no_other_stream() -> None:
 
             # Both prompts were answered while every stream was still running: the window is covered.
             assert all(a[-1] > window_end for a in arrivals), "the streams ended before the giant prompts did"
-            gaps = [b - a for one in arrivals for a, b in itertools.pairwise(one) if b > window_start]
+            # The gaps that overlap the time the giant prompts were in flight: a stall they caused is one of these,
+            # and the machine's own hiccups before or after (it is shared) are not counted against them.
+            gaps = [
+                b - a for one in arrivals for a, b in itertools.pairwise(one) if b > window_start and a < window_end
+            ]
             print(f"giant prompts answered in {window_end - window_start:.3f} s; longest gap {max(gaps):.3f} s")
             assert max(gaps) <= MAX_GAP, f"a stream stalled {max(gaps):.2f} s"
 
