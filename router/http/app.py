@@ -4,7 +4,8 @@ Prometheus `/metrics` on the same port (as vLLM serves them).
 It runs on the router's own event loop (uvloop), beside the gRPC server, and serves every request through the
 router's `Frontend`, so both APIs share validation, routing, cancellation and metrics. A client that goes away
 cancels its handler (aiohttp's handler cancellation), which closes the `Frontend` stream and with it the calls
-to the nodes: the decode node frees the request's KV.
+to the nodes: the decode node frees the request's KV. With an API key, /v1/* asks for it; /metrics and /health
+never do. A body past `max_body_bytes` is refused before it is parsed.
 """
 
 from __future__ import annotations
