@@ -30,6 +30,8 @@ class RouterConfig:
     http_host: str = "127.0.0.1"  # the OpenAI-compatible HTTP API
     http_port: int | None = DEFAULT_HTTP_PORT  # None: no HTTP API; 0 picks a free port
     tokenizer: str | None = None  # directory with tokenizer.json; default: the model path the nodes report
+    served_model_name: str | None = None  # the model's name in the HTTP API; default: the checkpoint directory's
+    api_key: str | None = None  # the HTTP API's /v1 answers 401 without "Authorization: Bearer <api_key>"
     connect_timeout: float = 60.0  # how long to wait for every node at start-up
     load_poll_seconds: float = 0.2
     slos: SloTable = field(default_factory=SloTable)  # what the router's SLO counters judge against
@@ -48,6 +50,10 @@ class RouterConfig:
             raise ValueError(f"http_port must be in [0, 65535], got {self.http_port}")
         if self.drain_seconds < 0:
             raise ValueError(f"drain_seconds must be >= 0, got {self.drain_seconds}")
+        if self.served_model_name is not None and not self.served_model_name.strip():
+            raise ValueError("served_model_name must not be empty")
+        if self.api_key is not None and not self.api_key:
+            raise ValueError("api_key must not be empty (leave it out to serve without one)")
         if self.load_poll_seconds <= 0:
             raise ValueError(f"load_poll_seconds must be > 0, got {self.load_poll_seconds}")
 

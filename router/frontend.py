@@ -2,30 +2,52 @@
 tokens and text back, and record what the client saw in the router's metrics.
 
 The gRPC Router service and the HTTP front are thin translations around `Frontend`; neither times requests
-nor counts outcomes itself, so both report the same metrics. No gRPC or HTTP types here. `drain` is the router's
-graceful stop for both: new requests are refused, in-flight streams get a bounded time to finish, and the rest end
-with an UNAVAILABLE error (an error event and [DONE] over HTTP), never cut without a terminal event.
+nor counts outcomes itself, so both report the same metrics. No gRPC or HTTP types here.
+
+The event loop is shared by every client's stream, so nothing here costs it more than a pass over a request's
+bytes: a text prompt is bounded in bytes before it is tokenized, and tokenizing (like a front's chat templating)
+runs on the tokenizer threads (`off_loop`). Errors from the nodes reach a client scrubbed of the cluster's
+addresses and paths (`router.client_errors`); the router logs the original.
+
+`drain` is the router's graceful stop for both fronts: new requests are refused, in-flight streams get a
+bounded time to finish, and the rest end with an UNAVAILABLE error (an error event and [DONE] over HTTP), never
+cut without a terminal event.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any, Protocol
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from pdsim.core.errors import InvalidRequest, PdsimError, Unavailable
-from pdsim.core.requests import FinishReason, ModelLimits, SamplingParams, validate_request
+from pdsim.core.requests import (
+    FinishReason,
+    ModelLimits,
+    SamplingParams,
+    max_prompt_bytes,
+    validate_lengths,
+    validate_prompt_text,
+    validate_request,
+)
 from pdsim.metrics import RouterMetrics
+from router.client_errors import ErrorScrubber
 from router.detokenizer import IncrementalDetokenizer, RouterTokenizer
 from router.modes import RoutedRequest, Tokens
 from router.stop_strings import StopStrings
 
-_CUT_SECONDS = 1.0  # for streams the drain ended to send their error; bounded, so stopping is
+log = logging.getLogger(__name__)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_CUT_SECONDS = 1.0  # for the streams the drain ended to send their error: bounded, so stopping is bounded too
 
 
 class Mode(Protocol):
@@ -61,18 +83,30 @@ class Frontend:
         limits: ModelLimits,
         default_max_tokens: int,
         metrics: RouterMetrics,
+        tokenizer_threads: Executor,
+        scrubber: ErrorScrubber,
     ) -> None:
+        """`tokenizer_threads` run tokenizing and templating (its owner shuts it down); `scrubber` makes the
+        nodes' errors fit for clients."""
         self.tokenizer = tokenizer
         self.limits = limits
         self.default_max_tokens = default_max_tokens
+        # A text prompt longer than this cannot fit the context, whatever it tokenizes to.
+        self.max_prompt_bytes = max_prompt_bytes(limits, tokenizer.max_token_bytes)
         self._mode = mode
         self._metrics = metrics
+        self._threads = tokenizer_threads
+        self._scrubber = scrubber
         self._streams: set[asyncio.Task[Any]] = set()  # the tasks streaming a request now
         self._waiting: set[asyncio.Task[Any]] = set()  # of those, the ones awaiting the nodes (not the client)
         self._cut: set[asyncio.Task[Any]] = set()  # of those, the ones `drain` ended
         self._draining = False
 
-    def admit(
+    async def off_loop(self, work: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        """`work(*args, **kwargs)` on a tokenizer thread, so that a long prompt stalls no other client's stream."""
+        return await asyncio.get_running_loop().run_in_executor(self._threads, functools.partial(work, *args, **kwargs))
+
+    async def admit(
         self,
         prompt: str | Sequence[int] | None,
         params: SamplingParams,
@@ -81,14 +115,20 @@ class Frontend:
         timeout: float | None = None,
         stop: Sequence[str] = (),
         include_stop: bool = False,
+        special_tokens: bool = True,
     ) -> Admitted:
         """Tokenize and validate; raises `InvalidRequest` naming the bad value (and counts it). `received` is
-        the front's `time.perf_counter()` on receipt; `stop` strings are non-empty (the front checks them)."""
+        the front's `time.perf_counter()` on receipt; `stop` strings are non-empty (the front checks them);
+        `special_tokens=False` for a rendered chat template, which holds its own (no second BOS)."""
         try:
             if prompt is None:
                 raise InvalidRequest("prompt is missing: set text or token_ids")
-            prompt_ids = self.tokenizer.encode(prompt) if isinstance(prompt, str) else list(prompt)
-            validate_request(prompt_ids, params, self.limits)
+            if isinstance(prompt, str):
+                validate_prompt_text(prompt, self.limits, self.tokenizer.max_token_bytes)  # before any tokenizing
+            else:
+                validate_lengths(len(prompt), params, self.limits)  # before copying millions of ids
+            # Checking every token id is a Python loop over up to a context's worth of them: off the loop too.
+            prompt_ids = await self.off_loop(self._tokenized, prompt, params, special_tokens)
         except InvalidRequest:
             self.rejected(request_class)
             raise
@@ -100,6 +140,12 @@ class Frontend:
             deadline=None if timeout is None else time.monotonic() + timeout,
         )
         return Admitted(routed, request_class, received, tuple(stop), include_stop)
+
+    def _tokenized(self, prompt: str | Sequence[int], params: SamplingParams, special_tokens: bool) -> list[int]:
+        """The prompt's token ids, validated (on a tokenizer thread)."""
+        ids = self.tokenizer.encode(prompt, special_tokens) if isinstance(prompt, str) else list(prompt)
+        validate_request(ids, params, self.limits)
+        return ids
 
     def rejected(self, request_class: str = "") -> None:
         """Count a request that a front refused as invalid before it could reach `admit`."""
@@ -151,7 +197,8 @@ class Frontend:
                         return  # the last piece; after a stop string, leaving here cancels the calls to the nodes
         except PdsimError as error:
             self._failed(admitted.request_class, error.code)
-            raise
+            log.info("request %s failed: %s", admitted.routed.request_id, error)
+            raise self._scrubber.public(error) from error
         except asyncio.CancelledError:
             if task is not None and task in self._cut:  # the drain ended: fail it, as a node failure would
                 task.uncancel()

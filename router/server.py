@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
@@ -14,6 +15,7 @@ from pdsim.core.topology import Mode
 from pdsim.metrics import MetricsEndpoint, RouterMetrics, SeriesLabels
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.server import open_server, set_serving
+from router.client_errors import ErrorScrubber
 from router.config import RouterConfig
 from router.detokenizer import RouterTokenizer
 from router.frontend import Frontend
@@ -21,9 +23,10 @@ from router.http.app import HttpFront, ServedModel
 from router.modes import ColocatedMode, DisaggregatedMode
 from router.nodes import NodePool
 from router.policies import make_policy
-from router.service import RouterNodeService, RouterService
+from router.service import RouterNodeService, RouterService, add_router_service
 
 log = logging.getLogger(__name__)
+TOKENIZER_THREADS = 2
 
 _TAIL_SECONDS = 0.5  # after the drain: for the streams it ended to send their error, and the servers to close
 
@@ -38,6 +41,7 @@ class RouterServer:
         self._http: HttpFront | None = None
         self._health: health.aio.HealthServicer | None = None
         self._frontend: Frontend | None = None
+        self._tokenizer_threads: ThreadPoolExecutor | None = None
 
     @property
     def http_address(self) -> str:
@@ -86,18 +90,26 @@ class RouterServer:
         server, self._health, self.address = open_server(config.host, config.port)
         labels = SeriesLabels(config.mode.value, "router", config.metrics.instance or self.address)
         metrics = RouterMetrics(self.metrics_endpoint.registry, labels, config.slos)
+        # Tokenizing and chat templating, off the event loop. Two threads: the tokenizer releases the GIL, so two
+        # long prompts tokenize at once, and more would only queue for the same cores.
+        self._tokenizer_threads = ThreadPoolExecutor(TOKENIZER_THREADS, thread_name_prefix="tokenize")
+        roles = {"colocated": config.workers, "prefill": config.prefill, "decode": config.decode}
+        scrubber = ErrorScrubber.for_nodes(roles, paths=[info.model_path, str(tokenizer_dir)])
         # Both APIs serve through one Frontend: the same validation, routing, cancellation and metrics.
-        frontend = self._frontend = Frontend(mode, tokenizer, limits, info.default_max_tokens, metrics)
-        pb_grpc.add_RouterServicer_to_server(RouterService(frontend), server)
-        pb_grpc.add_NodeServicer_to_server(RouterNodeService(info, self.pool), server)
+        frontend = self._frontend = Frontend(
+            mode, tokenizer, limits, info.default_max_tokens, metrics, self._tokenizer_threads, scrubber
+        )
+        add_router_service(RouterService(frontend), server)
+        served_name = config.served_model_name or info.model_name
+        pb_grpc.add_NodeServicer_to_server(RouterNodeService(info, self.pool, served_name), server)
         self.metrics_endpoint.start()
         await server.start()
         self._server = server
         if config.http_port is not None:
-            served = ServedModel(info.model_name, tokenizer_dir, info.max_context)
-            self._http = HttpFront(frontend, served, self.metrics_endpoint.render)
+            served = ServedModel(served_name, tokenizer_dir, info.max_context)
+            self._http = HttpFront(frontend, served, self.metrics_endpoint.render, config.api_key)
             http_address = await self._http.start(config.http_host, config.http_port)
-            log.info("OpenAI-compatible API on http://%s/v1 (model %s)", http_address, info.model_name)
+            log.info("OpenAI-compatible API on http://%s/v1 (model %s)", http_address, served.name)
         self.pool.start_polling(config.load_poll_seconds)
         await set_serving(self._health, True)
         log.info("router (%s, %s) serving on %s", config.mode.value, config.policy.value, self.address)
@@ -118,3 +130,5 @@ class RouterServer:
         if self._pool is not None:
             await self._pool.close()
         await asyncio.to_thread(self.metrics_endpoint.stop)  # its server polls for shutdown every 0.5 s
+        if self._tokenizer_threads is not None:
+            self._tokenizer_threads.shutdown(wait=False, cancel_futures=True)

@@ -59,7 +59,9 @@ async def cluster(
     policy: Policy = Policy.ROUND_ROBIN,
     slos: SloTable | None = None,
     http: bool = False,
+    **router_options: Any,
 ) -> AsyncIterator[Cluster]:
+    """`router_options`: more `RouterConfig` fields (e.g. `api_key`)."""
     config = config or node_config()
     nodes: list[NodeServer] = []
     router: RouterServer | None = None
@@ -83,6 +85,7 @@ async def cluster(
                 slos=slos or SloTable(),
                 port=0,
                 http_port=0 if http else None,
+                **router_options,
             )
         )
         assert set(addresses) == set(router.config.nodes)

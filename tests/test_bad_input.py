@@ -52,6 +52,8 @@ BAD_REQUESTS = [
     (pb.GenerateRequest(text="hi", sampling=sampling(4, top_p=0.0)), "top_p must be in (0, 1], got 0.0"),
     (pb.GenerateRequest(text="hi", sampling=sampling(4, top_p=1.5)), "got 1.5"),
     (pb.GenerateRequest(token_ids=pb.TokenIds(ids=[1, 5000]), sampling=sampling(4)), "token id 5000"),
+    # 8 MB: refused by its size, before it is tokenized, with the limit the context sets (1023 tokens x 7 bytes).
+    (pb.GenerateRequest(text="x" * 8_000_000, sampling=sampling(4)), "over the limit of 7161 bytes"),
 ]
 
 
@@ -62,6 +64,12 @@ def test_router_and_nodes_refuse_bad_requests_and_keep_serving(mode: Mode) -> No
             stub = pb_grpc.RouterStub(channel)
             for request, message in BAD_REQUESTS:
                 await _expect(_drain(stub.Generate(request)), grpc.StatusCode.INVALID_ARGUMENT, message)
+            # Text that is not UTF-8 (a surrogate's bytes), which only a client writing raw bytes can send.
+            raw = channel.unary_stream(
+                "/pdsim.v1.Router/Generate", request_serializer=bytes, response_deserializer=bytes
+            )
+            text = pb.GenerateRequest(text="AB", sampling=sampling(4)).SerializeToString().replace(b"AB", b"\xed\xa0")
+            await _expect(_drain(raw(text)), grpc.StatusCode.INVALID_ARGUMENT, "text must be valid UTF-8")
             # The nodes check too, for clients that bypass the router.
             node = c.nodes[0]
             async with insecure_channel(node.address) as node_channel:

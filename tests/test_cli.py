@@ -9,12 +9,14 @@ import pytest
 from apps.arms import arms_named
 from apps.cli import parse_args
 from apps.cli.cluster import cluster_spec_from, experiment_config_from
+from apps.cli.serve import router_config_from
 from apps.experiment import ExperimentConfig
 from apps.launcher import ClusterSpec, default_targets_dir
+from apps.launcher.cluster import router_config
 from apps.loadgen_cli import limits_from, workload_from
 from loadgen.runner import RunLimits
 from loadgen.spec import WorkloadSpec
-from pdsim.core.topology import Mode
+from pdsim.core.topology import Mode, Role
 from pdsim.engine.config import SchedulePolicy
 from router.config import Policy
 
@@ -77,3 +79,13 @@ def test_compare_with_repeats_and_a_capacity_search_fits_in_twenty_minutes() -> 
         experiment_config_from(parse_args(["compare", "--repeats", "0"]))
     with pytest.raises(ValueError, match="probe duration must be > 0 s, got -1"):
         experiment_config_from(parse_args(["compare", "--probe-duration", "-1"]))
+
+
+def test_the_api_key_and_served_name_reach_the_router_from_up_and_router() -> None:
+    args = ["--api-key", "k3y", "--served-model-name", "llama"]
+    spec = cluster_spec_from(parse_args(["up", "--mode", "colocated", *args]))
+    config = router_config(spec, {Role.COLOCATED: ["127.0.0.1:1"]})
+    assert (config.api_key, config.served_model_name) == ("k3y", "llama")
+    config = router_config_from(parse_args(["router", "--workers", "127.0.0.1:1", *args]))
+    assert (config.api_key, config.served_model_name) == ("k3y", "llama")
+    assert router_config_from(parse_args(["router", "--workers", "127.0.0.1:1"])).api_key is None

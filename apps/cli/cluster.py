@@ -54,7 +54,7 @@ def add_cluster_commands(sub: Any) -> None:
     )  # fmt: skip
     up.add_argument("--restart-backoff-max", type=float, default=d["restart_backoff_max"], metavar="SECONDS")
     add_node_args(up, d["node"], one_process=False)
-    add_http_args(up, d["http_port"])
+    add_http_args(up, d["http_port"], api_key=d["api_key"], served_model_name=d["served_model_name"])
     up.set_defaults(run=_run_up)
 
     for name, text in (
@@ -77,6 +77,7 @@ def cluster_spec_from(args: argparse.Namespace) -> ClusterSpec:
         router_port=args.port, http_port=args.http_port, routing=args.routing, startup_timeout=args.startup_timeout,
         slos=slos_from(args, d["slos"]), targets_dir=targets if node.metrics.enabled else None,
         restart=args.restart, restart_backoff=args.restart_backoff, restart_backoff_max=args.restart_backoff_max,
+        api_key=args.api_key, served_model_name=args.served_model_name,
     )  # fmt: skip
 
 

@@ -131,13 +131,30 @@ def metrics_config_from(args: argparse.Namespace) -> MetricsConfig:
     )
 
 
-def add_http_args(parser: argparse.ArgumentParser, port: int | None, host: str | None = None) -> None:
+def add_http_args(
+    parser: argparse.ArgumentParser,
+    port: int | None,
+    host: str | None = None,
+    api_key: str | None = None,
+    served_model_name: str | None = None,
+) -> None:
     """`host=None` (pdsim up): the HTTP API listens on the cluster's --host."""
     group = parser.add_argument_group("OpenAI-compatible HTTP API")
     if host is not None:
-        group.add_argument("--http-host", default=host, help="where the HTTP API listens")
+        group.add_argument(
+            "--http-host", default=host,
+            help="where the HTTP API listens (e.g. 0.0.0.0 for every interface: then set --api-key)",
+        )  # fmt: skip
     group.add_argument("--http-port", type=int, default=port, help="0 picks a free port")
     group.add_argument("--no-http", dest="http_port", action="store_const", const=None, help="serve no HTTP API")
+    group.add_argument(
+        "--api-key", default=api_key, metavar="KEY",
+        help="/v1/* answers 401 without 'Authorization: Bearer KEY' (/metrics and /health stay open)",
+    )  # fmt: skip
+    group.add_argument(
+        "--served-model-name", default=served_model_name, metavar="NAME",
+        help="the model's name in the API (default: the checkpoint directory's name)",
+    )  # fmt: skip
 
 
 def add_node_args(parser: argparse.ArgumentParser, defaults: NodeConfig, one_process: bool = True) -> None:

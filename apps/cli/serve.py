@@ -59,7 +59,9 @@ def add_server_commands(sub: Any, loaded: object | None = None) -> None:
     router.add_argument("--tokenizer", default=defaults["tokenizer"], help="directory with tokenizer.json "
                         "(default: the model's)")  # fmt: skip
     add_slo_arg(router)
-    add_http_args(router, defaults["http_port"], host=defaults["http_host"])
+    add_http_args(
+        router, defaults["http_port"], defaults["http_host"], defaults["api_key"], defaults["served_model_name"]
+    )
     add_metrics_args(router, defaults["metrics"])
     add_drain_arg(router, defaults["drain_seconds"])
     router.set_defaults(run=_run_router, role=None, slos_default=defaults["slos"], router_defaults=defaults)
@@ -84,6 +86,8 @@ def router_config_from(args: argparse.Namespace) -> RouterConfig:
         http_host=args.http_host,
         http_port=args.http_port,
         tokenizer=args.tokenizer,
+        served_model_name=args.served_model_name,
+        api_key=args.api_key,
         connect_timeout=defaults["connect_timeout"],
         load_poll_seconds=defaults["load_poll_seconds"],
         slos=slos_from(args, args.slos_default),

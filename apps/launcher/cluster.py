@@ -83,6 +83,8 @@ def router_config(spec: ClusterSpec, nodes: dict[Role, list[str]]) -> RouterConf
         port=spec.router_port,
         http_host=spec.host,
         http_port=spec.http_port,
+        api_key=spec.api_key,
+        served_model_name=spec.served_model_name,
         slos=spec.slos,
         metrics=spec.node.metrics,
         drain_seconds=spec.node.drain_seconds,
@@ -132,8 +134,9 @@ def _announce(launcher: Launcher, spec: ClusterSpec) -> None:
         lines.append(f"Prometheus targets: {launcher.targets_file} (make observe scrapes them)")
     lines.append(f'try:  pdsim generate --router {launcher.router_address} --max-tokens 32 "Hello"')
     if http:
-        model = Path(spec.node.model.model).name
+        model = spec.served_model_name or Path(spec.node.model.model).name
         body = f'{{"model": "{model}", "prompt": "Hello", "max_tokens": 32}}'
-        lines.append(f"      curl http://{http}/v1/completions -H 'Content-Type: application/json' -d '{body}'")
+        auth = " -H 'Authorization: Bearer <api-key>'" if spec.api_key else ""  # the key itself is not printed
+        lines.append(f"      curl http://{http}/v1/completions -H 'Content-Type: application/json'{auth} -d '{body}'")
     lines.append("Ctrl-C stops every process.")
     print("\n".join(lines), flush=True)

@@ -39,6 +39,8 @@ class ClusterSpec:
     host: str = "127.0.0.1"  # where every process listens
     router_port: int = DEFAULT_PORT
     http_port: int | None = DEFAULT_HTTP_PORT  # the router's OpenAI-compatible API; None: off, 0: a free port
+    api_key: str | None = None  # the router's HTTP API asks for it (RouterConfig.api_key)
+    served_model_name: str | None = None  # the model's name in the HTTP API (RouterConfig.served_model_name)
     routing: Policy = Policy.LEAST_LOADED
     startup_timeout: float = 180.0  # seconds for every process to report healthy
     slos: SloTable = field(default_factory=SloTable)

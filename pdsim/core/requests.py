@@ -7,6 +7,7 @@ involved, and it must not import torch.
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -54,20 +55,47 @@ class ModelLimits:
     vocab_size: int
 
 
+def as_float32(value: float) -> float:
+    """`value` as the nodes hold it: the wire's float fields, and the sampler's tensors, are float32. Past
+    float32's range it is an infinity (struct refuses to round it), below its smallest subnormal 0."""
+    try:
+        rounded: float = struct.unpack("f", struct.pack("f", value))[0]
+    except OverflowError:
+        return math.copysign(math.inf, value)
+    return rounded
+
+
+def _float32_field(value: float) -> tuple[float, str]:
+    """The value the checks see (float32, as the nodes do) and how a message shows it: both forms when
+    rounding changed it, so a client sees why e.g. top_p=1e-50 is refused as 0."""
+    rounded = as_float32(value)
+    if rounded == value or math.isnan(value):
+        return rounded, f"{value}"
+    return rounded, f"{value} ({rounded} in float32, the precision the nodes sample in)"
+
+
 def validate_sampling(params: SamplingParams) -> None:
-    """Raise `InvalidRequest` naming the first bad field."""
-    if not math.isfinite(params.temperature) or params.temperature < 0:
-        raise InvalidRequest(f"temperature must be >= 0, got {params.temperature}")
-    if params.temperature > MAX_TEMPERATURE:
-        raise InvalidRequest(f"temperature must be <= {MAX_TEMPERATURE:g}, got {params.temperature}")
-    if not math.isfinite(params.top_p) or not 0.0 < params.top_p <= 1.0:
-        raise InvalidRequest(f"top_p must be in (0, 1], got {params.top_p}")
+    """Raise `InvalidRequest` naming the first bad field (every message begins with the field's name).
+
+    The router and every node run this same check, on the float fields as the nodes hold them (float32): a value
+    that only float32 turns bad (a top_p of 1e-50 is 0 there) is refused by the router, with the same message a
+    node would give, rather than accepted by one and refused by the other.
+    """
+    temperature, shown = _float32_field(params.temperature)
+    if math.isnan(temperature) or temperature < 0:
+        raise InvalidRequest(f"temperature must be >= 0, got {shown}")
+    if temperature > MAX_TEMPERATURE:
+        raise InvalidRequest(f"temperature must be <= {MAX_TEMPERATURE:g}, got {shown}")
+    top_p, shown = _float32_field(params.top_p)
+    if not math.isfinite(top_p) or not 0.0 < top_p <= 1.0:
+        raise InvalidRequest(f"top_p must be in (0, 1], got {shown}")
     if not 0 <= params.top_k <= MAX_TOP_K:
         raise InvalidRequest(f"top_k must be in [0, {MAX_TOP_K}] (0 disables it), got {params.top_k}")
     if params.max_tokens <= 0:
         raise InvalidRequest(f"max_tokens must be > 0, got {params.max_tokens}")
-    if not math.isfinite(params.min_p) or not 0.0 <= params.min_p <= 1.0:
-        raise InvalidRequest(f"min_p must be in [0, 1], got {params.min_p}")
+    min_p, shown = _float32_field(params.min_p)
+    if not math.isfinite(min_p) or not 0.0 <= min_p <= 1.0:
+        raise InvalidRequest(f"min_p must be in [0, 1], got {shown}")
     if not 0 <= params.min_tokens <= params.max_tokens:
         raise InvalidRequest(f"min_tokens must be in [0, max_tokens={params.max_tokens}], got {params.min_tokens}")
     if len(params.stop_token_ids) > MAX_STOP_TOKEN_IDS:
@@ -102,3 +130,37 @@ def validate_lengths(prompt_len: int, params: SamplingParams, limits: ModelLimit
             f"max_tokens ({params.max_tokens}) plus the prompt ({prompt_len} tokens) exceeds the model's "
             f"context of {limits.max_context} tokens"
         )
+
+
+def validate_text(name: str, text: str) -> None:
+    """Refuse text that is not valid Unicode: JSON may carry a lone surrogate ("\\ud800"), which no tokenizer,
+    UTF-8 encoder or metrics label accepts."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        code = ord(text[error.start])
+        raise InvalidRequest(
+            f"{name} is not valid Unicode: it holds a lone surrogate U+{code:04X} at character {error.start}"
+        ) from None
+
+
+def max_prompt_bytes(limits: ModelLimits, max_token_bytes: int) -> int:
+    """The most UTF-8 bytes a text prompt can take and still leave a token of the context to generate, when one
+    token of the model's tokenizer stands for at most `max_token_bytes` bytes of text."""
+    return (limits.max_context - 1) * max_token_bytes
+
+
+def validate_prompt_text(text: str, limits: ModelLimits, max_token_bytes: int) -> None:
+    """Refuse, before it is tokenized, a text prompt that is not valid Unicode or that is longer than any prompt
+    the context can hold (see `max_prompt_bytes`). At most one pass over the text in C, however long it is;
+    tokenizing an 8 MB prompt took seconds."""
+    limit = max_prompt_bytes(limits, max_token_bytes)
+    # isascii() reads a flag CPython keeps on the string: an ASCII prompt of any length is measured without a pass.
+    size = len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))  # surrogates: refused below
+    if size > limit:
+        raise InvalidRequest(
+            f"prompt is {size} bytes of UTF-8 text, over the limit of {limit} bytes: the model's context of "
+            f"{limits.max_context} tokens holds no more text (its tokenizer's tokens stand for at most "
+            f"{max_token_bytes} bytes each)"
+        )
+    validate_text("prompt", text)

@@ -4,12 +4,14 @@ Prometheus `/metrics` on the same port (as vLLM serves them).
 It runs on the router's own event loop (uvloop), beside the gRPC server, and serves every request through the
 router's `Frontend`, so both APIs share validation, routing, cancellation and metrics. A client that goes away
 cancels its handler (aiohttp's handler cancellation), which closes the `Frontend` stream and with it the calls
-to the nodes: the decode node frees the request's KV.
+to the nodes: the decode node frees the request's KV. With an API key, /v1/* asks for it; /metrics and /health
+never do. A body past `max_body_bytes` is refused before it is parsed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from pdsim.core.errors import InvalidRequest, PdsimError
 from router.frontend import Admitted, Frontend, Piece
@@ -27,9 +30,11 @@ from router.http.responses import DONE, ChatShape, Shape, TextShape, Usage, sse_
 
 log = logging.getLogger(__name__)
 
-# A prompt that fits the context, as text or as token ids in JSON, takes well under this many bytes per token;
-# anything larger is refused before it is parsed or tokenized on the event loop every request shares.
-BODY_BYTES_PER_CONTEXT_TOKEN = 16
+# The body limit: a body past it is refused (413) before it is parsed on the event loop every request shares.
+# A text prompt that fits the context takes at most `Frontend.max_prompt_bytes` bytes; JSON spells a byte in at
+# most 6 ("\u001f"), and a token id in at most 8 ("1000000,"), a quarter of a token's 4 or more bytes of text:
+# 8 bytes of body per byte of prompt hold any prompt that can fit. Never under 1 MiB, for long conversations.
+BODY_BYTES_PER_PROMPT_BYTE = 8
 MIN_BODY_BYTES = 1024 * 1024
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Renders the router's metrics registry: (body, content type).
@@ -39,7 +44,7 @@ MetricsRenderer = Callable[[], tuple[bytes, str]]
 @dataclass(frozen=True, slots=True)
 class ServedModel:
     name: str  # what /v1/models lists and requests name
-    directory: Path  # the checkpoint: its tokenizer files, for clients that count tokens offline
+    directory: Path  # the checkpoint, where the chat template is read (never shown to clients)
     max_context: int
 
 
@@ -60,24 +65,55 @@ async def _openai_errors(request: web.Request, handler: _Handler) -> web.StreamR
         return web.json_response(HttpError(500, f"internal error: {type(error).__name__}").body(), status=500)
 
 
+def _api_key_check(api_key: str) -> Middleware:
+    """A middleware: /v1/* needs "Authorization: Bearer <api_key>", as vLLM's --api-key asks. /metrics and /health
+    stay open, so Prometheus and probes need no secret; they show counts, never prompts or text."""
+    expected = f"Bearer {api_key}".encode()
+
+    @web.middleware
+    async def check(request: web.Request, handler: _Handler) -> web.StreamResponse:
+        if request.path.startswith("/v1"):
+            given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+            if not hmac.compare_digest(given, expected):  # in constant time: no guessing the key byte by byte
+                message = "a valid API key is needed: send the header 'Authorization: Bearer <key>'"
+                error = HttpError(401, message, code="invalid_api_key")
+                return web.json_response(error.body(), status=401, headers={"WWW-Authenticate": "Bearer"})
+        return await handler(request)
+
+    return check
+
+
 def _fields(body: object) -> frozenset[str]:
     """The fields an error's `param` may name: pdsim's, and the unknown ones this body sent (refused by name)."""
     return REQUEST_FIELDS | frozenset(body) if isinstance(body, dict) else REQUEST_FIELDS
 
 
 class HttpFront:
-    def __init__(self, frontend: Frontend, model: ServedModel, metrics: MetricsRenderer | None = None) -> None:
+    def __init__(
+        self,
+        frontend: Frontend,
+        model: ServedModel,
+        metrics: MetricsRenderer | None = None,
+        api_key: str | None = None,
+    ) -> None:
         self._frontend = frontend
         self._model = model
         self._metrics = metrics
+        self._api_key = api_key
         self._chat_template = ChatTemplate.load(model.directory)
         self._started = int(time.time())
         self._runner: web.AppRunner | None = None
         self.address = ""  # host:port once started
 
+    @property
+    def max_body_bytes(self) -> int:
+        return max(MIN_BODY_BYTES, BODY_BYTES_PER_PROMPT_BYTE * self._frontend.max_prompt_bytes)
+
     def app(self) -> web.Application:
-        max_body = max(MIN_BODY_BYTES, BODY_BYTES_PER_CONTEXT_TOKEN * self._model.max_context)
-        app = web.Application(client_max_size=max_body, middlewares=[_openai_errors])
+        middlewares: list[Middleware] = [_openai_errors]
+        if self._api_key is not None:
+            middlewares.append(_api_key_check(self._api_key))
+        app = web.Application(client_max_size=self.max_body_bytes, middlewares=middlewares)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/v1/models/{model_id:.+}", self._model_card)
         if self._metrics is not None:
@@ -122,7 +158,7 @@ class HttpFront:
             "object": "model",
             "created": self._started,
             "owned_by": "pdsim",
-            "root": str(self._model.directory),
+            "root": self._model.name,  # vLLM's field; its checkpoint's path stays on the server
             "max_model_len": self._model.max_context,
         }
 
@@ -152,13 +188,13 @@ class HttpFront:
         try:
             parsed = parse_chat(body, self._frontend.default_max_tokens)
             if self._chat_template is None:
-                raise InvalidRequest(f"messages: the model at {self._model.directory} has no chat template")
-            text = self._chat_template.render(parsed.messages)
+                raise InvalidRequest(f"messages: the model {self._model.name} has no chat template")
+            # Jinja is pure Python: on a tokenizer thread it yields the event loop the GIL every few milliseconds.
+            text = await self._frontend.off_loop(self._chat_template.render, parsed.messages)
         except InvalidRequest as error:
             self._frontend.rejected()
             raise http_error(error, _fields(body), rename) from error
-        prompt = self._frontend.tokenizer.encode(text, add_special_tokens=False)
-        return await self._serve(request, prompt, parsed.options, received, ChatShape, rename)
+        return await self._serve(request, text, parsed.options, received, ChatShape, rename, special_tokens=False)
 
     # ------------------------------------------------------------------ shared
 
@@ -169,6 +205,13 @@ class HttpFront:
         except (ValueError, LookupError, RecursionError) as error:
             self._frontend.rejected()
             raise HttpError(400, f"the request body is not valid JSON: {error}") from error
+        except web.HTTPRequestEntityTooLarge as error:
+            self._frontend.rejected()
+            message = (
+                f"the request body is over the limit of {self.max_body_bytes} bytes (a prompt holds at most "
+                f"{self._frontend.max_prompt_bytes} bytes of text: no longer one fits the model's context)"
+            )
+            raise HttpError(413, message, code="request_too_large") from error
 
     async def _serve(
         self,
@@ -178,18 +221,20 @@ class HttpFront:
         received: float,
         shape_type: type[Shape],
         rename: dict[str, str],
+        special_tokens: bool = True,
     ) -> web.StreamResponse:
         if options.model is not None and options.model != self._model.name:
             self._frontend.rejected(options.request_class)
             raise model_not_found(options.model)
         try:
-            admitted = self._frontend.admit(
+            admitted = await self._frontend.admit(
                 prompt,
                 options.params,
                 received,
                 options.request_class,
                 stop=options.stop,
                 include_stop=options.include_stop_str_in_output,
+                special_tokens=special_tokens,
             )
         except InvalidRequest as error:
             raise http_error(error, REQUEST_FIELDS, rename) from error

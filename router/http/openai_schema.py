@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pdsim.core.errors import InvalidRequest
-from pdsim.core.requests import SamplingParams
+from pdsim.core.requests import SamplingParams, validate_text
 
 MAX_STOP_STRINGS = 16
 MAX_STOP_CHARS = 256
@@ -110,6 +110,8 @@ class _Body:
 
     def string(self, name: str) -> str | None:
         value: str | None = self.get(name, lambda v: isinstance(v, str), "a string")
+        if value is not None:
+            validate_text(name, value)
         return value
 
     def refuse_unsupported(self, known: frozenset[str]) -> None:
@@ -132,6 +134,8 @@ def _options(body: _Body, default_max_tokens: int, max_tokens_names: tuple[str, 
     stop = (stop,) if isinstance(stop, str) else tuple(stop or ())
     if not all(stop):
         raise InvalidRequest("stop strings must be non-empty")
+    for text in stop:
+        validate_text("stop", text)
     if len(stop) > MAX_STOP_STRINGS or max(map(len, stop), default=0) > MAX_STOP_CHARS:
         # Every piece of text is matched against each of them: keep that per-token work bounded.
         raise InvalidRequest(f"stop takes at most {MAX_STOP_STRINGS} strings of at most {MAX_STOP_CHARS} characters")
@@ -179,6 +183,8 @@ def parse_completion(raw: object, default_max_tokens: int) -> CompletionRequest:
         raise InvalidRequest(f"prompt: batches are not supported, send one prompt per request (got {len(prompt)})")
     if not isinstance(prompt, str) and not _is_list_of(prompt, int):
         raise InvalidRequest("prompt must be a string or a list of token ids")
+    if isinstance(prompt, str):
+        validate_text("prompt", prompt)
     return CompletionRequest(prompt, _options(body, default_max_tokens, ("max_tokens",)))
 
 
@@ -208,9 +214,12 @@ def _message(index: int, message: object) -> Message:
         content = ""
     elif not isinstance(content, str):
         raise InvalidRequest(f"{where}.content must be a string or a list of text parts, got {content!r}")
+    validate_text(f"{where}.role", role)
+    validate_text(f"{where}.content", content)
     out = {"role": role, "content": content}
     name = message.get("name")
     if isinstance(name, str):
+        validate_text(f"{where}.name", name)
         out["name"] = name
     return out
 

@@ -19,6 +19,8 @@ from tests.kv_messages import kv_messages
 
 COMPLETION = {"model": MODEL, "prompt": "hi", "max_tokens": 4}
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
+PROMPT_BYTES = 1023 * 7  # the tiny preset's: a token of its context left, 7 bytes at most a token ("<|bos|>")
+
 
 # (path, body, the field named in `param`, a fragment of the message)
 BAD_REQUESTS: list[tuple[str, Any, str | None, str]] = [
@@ -74,6 +76,17 @@ BAD_REQUESTS: list[tuple[str, Any, str | None, str]] = [
     ("/completions", COMPLETION | {"stop_token_ids": [9999]}, "stop_token_ids", "holds 9999, outside"),
     ("/completions", COMPLETION | {"stop_token_ids": 3}, "stop_token_ids", "must be a list of token ids"),
     ("/completions", COMPLETION | {"include_stop_str_in_output": 1}, "include_stop_str_in_output", "true or"),
+    # float32 makes this 0 on the nodes: the router refuses it, by name, as they would.
+    ("/completions", COMPLETION | {"top_p": 1e-50}, "top_p", "got 1e-50 (0.0 in float32"),
+    # A lone surrogate, which JSON spells "\ud800" (json.dumps writes it so) and no tokenizer reads.
+    ("/completions", COMPLETION | {"prompt": "\ud800"}, "prompt", "prompt is not valid Unicode"),
+    ("/completions", COMPLETION | {"prompt": "a\udfffb"}, "prompt", "lone surrogate U+DFFF at character 1"),
+    ("/completions", COMPLETION | {"stop": "\ud800"}, "stop", "stop is not valid Unicode"),
+    ("/completions", COMPLETION | {"request_class": "\ud800"}, "request_class", "not valid Unicode"),
+    ("/chat/completions", CHAT | {"messages": [{"role": "user", "content": "\ud800"}]}, "messages", "content is not"),
+    # Over what the context can hold: refused by its size in bytes, before it is tokenized.
+    ("/completions", COMPLETION | {"prompt": "x" * 1_000_000}, "prompt", f"over the limit of {PROMPT_BYTES} bytes"),
+    ("/chat/completions", CHAT | {"messages": [{"role": "user", "content": "x" * PROMPT_BYTES}]}, "messages", "bytes"),
 ]
 
 
@@ -88,6 +101,7 @@ def test_bad_requests_get_400_in_openai_shape_and_the_router_keeps_serving() -> 
                 assert error["type"] == "invalid_request_error"
                 assert error["param"] == param, (body, error)
                 assert message in error["message"], (body, error)
+                assert "127.0.0.1" not in error["message"], error  # nor any other node address
 
             status, reply = await post(c, "/completions", COMPLETION | {"model": "gpt-4"})
             assert status == 404
@@ -105,7 +119,7 @@ def test_bad_requests_get_400_in_openai_shape_and_the_router_keeps_serving() -> 
                 assert response.status == 400 and "not valid JSON" in (await response.json())["error"]["message"]
             too_big = {"model": MODEL, "prompt": "x" * (16 * 1024 * 1024 + 1)}  # past the body limit
             status, reply = await post(c, "/completions", too_big)
-            assert status == 413 and "message" in reply["error"]
+            assert status == 413 and "over the limit of 1048576 bytes" in reply["error"]["message"], reply
 
             client = openai_client(c)  # the SDK raises its own classes from these statuses
             with pytest.raises(openai.BadRequestError) as caught:
@@ -162,6 +176,7 @@ def test_no_node_to_serve_is_503() -> None:
             status, reply = await post(c, "/completions", COMPLETION)
             assert status == 503, reply
             assert reply["error"]["code"] == "unavailable"
-            assert "no worker could take the request" in reply["error"]["message"]
+            assert "no worker could take the request: colocated-0: UNAVAILABLE" in reply["error"]["message"], reply
+            assert "127.0.0.1" not in reply["error"]["message"], reply  # the node's address stays in the router
 
     asyncio.run(scenario())
