@@ -20,6 +20,7 @@ class NodeConfig:
     engine: EngineConfig = field(default_factory=EngineConfig)
     default_max_tokens: int = DEFAULT_MAX_TOKENS
     kv_chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    kv_push_timeout: float = 30.0  # prefill: seconds one KV push may take before the next decode node is tried
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     def __post_init__(self) -> None:
@@ -31,3 +32,5 @@ class NodeConfig:
             raise ValueError(f"default_max_tokens must be > 0, got {self.default_max_tokens}")
         if not 0 < self.kv_chunk_bytes <= MAX_CHUNK_BYTES:
             raise ValueError(f"kv_chunk_bytes must be in (0, {MAX_CHUNK_BYTES}], got {self.kv_chunk_bytes}")
+        if self.kv_push_timeout <= 0:
+            raise ValueError(f"kv_push_timeout must be > 0, got {self.kv_push_timeout}")
