@@ -31,7 +31,12 @@ class RouterConfig:
     http_port: int | None = DEFAULT_HTTP_PORT  # None: no HTTP API; 0 picks a free port
     tokenizer: str | None = None  # directory with tokenizer.json; default: the model path the nodes report
     connect_timeout: float = 60.0  # how long to wait for every node at start-up
-    load_poll_seconds: float = 0.2
+    load_poll_seconds: float = 0.2  # also how often each node's health is probed
+    # A node that does not answer a health probe within this is out of rotation until one succeeds again.
+    probe_timeout: float = 1.0
+    # The deadline of a request whose client set none: every call to the nodes for it carries what is left of
+    # it, so no request can wait forever on a node that hangs.
+    request_timeout: float = 600.0
     slos: SloTable = field(default_factory=SloTable)  # what the router's SLO counters judge against
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
@@ -46,6 +51,10 @@ class RouterConfig:
             raise ValueError(f"http_port must be in [0, 65535], got {self.http_port}")
         if self.load_poll_seconds <= 0:
             raise ValueError(f"load_poll_seconds must be > 0, got {self.load_poll_seconds}")
+        if self.probe_timeout <= 0:
+            raise ValueError(f"probe_timeout must be > 0, got {self.probe_timeout}")
+        if self.request_timeout <= 0:
+            raise ValueError(f"request_timeout must be > 0, got {self.request_timeout}")
 
     @property
     def nodes(self) -> tuple[str, ...]:

@@ -57,6 +57,10 @@ def add_server_commands(sub: Any, loaded: object | None = None) -> None:
     add_routing_arg(router, defaults["policy"])
     router.add_argument("--tokenizer", default=defaults["tokenizer"], help="directory with tokenizer.json "
                         "(default: the model's)")  # fmt: skip
+    router.add_argument(
+        "--request-timeout", type=float, default=defaults["request_timeout"],
+        help="seconds a request may take when its client sets no deadline (default: %(default)s)",
+    )  # fmt: skip
     add_slo_arg(router)
     add_http_args(router, defaults["http_port"], host=defaults["http_host"])
     add_metrics_args(router, defaults["metrics"])
@@ -84,6 +88,8 @@ def router_config_from(args: argparse.Namespace) -> RouterConfig:
         tokenizer=args.tokenizer,
         connect_timeout=defaults["connect_timeout"],
         load_poll_seconds=defaults["load_poll_seconds"],
+        probe_timeout=defaults["probe_timeout"],
+        request_timeout=args.request_timeout,
         slos=slos_from(args, args.slos_default),
         metrics=metrics_config_from(args),
     )
