@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +59,9 @@ async def cluster(
     policy: Policy = Policy.ROUND_ROBIN,
     slos: SloTable | None = None,
     http: bool = False,
+    router_fields: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[Cluster]:
+    """`router_fields`: other `RouterConfig` fields, e.g. request_timeout."""
     config = config or node_config()
     nodes: list[NodeServer] = []
     router: RouterServer | None = None
@@ -83,6 +85,7 @@ async def cluster(
                 slos=slos or SloTable(),
                 port=0,
                 http_port=0 if http else None,
+                **(router_fields or {}),
             )
         )
         assert set(addresses) == set(router.config.nodes)
