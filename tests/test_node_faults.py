@@ -152,10 +152,8 @@ def test_a_stopped_decode_node_leaves_rotation_within_3_s_its_streams_end_with_a
             for _ in range(4):
                 assert len((await asyncio.wait_for(complete(rig.stub, SHORT), timeout=10)).token_ids) == 4
             # Its stream ends with an error event and [DONE] (keepalive), not never; the other one finishes.
-            await asyncio.wait_for(asyncio.gather(*streams), timeout=60)
-            assert sorted(_ended_with(e) for e in events) == ["error: unavailable", "finished"], (
-                time.monotonic() - since
-            )
+            await asyncio.wait_for(asyncio.gather(*streams), timeout=20)  # about 3 s: keepalive
+            assert sorted(_ended_with(e) for e in events) == ["error: unavailable", "finished"]
 
             stopped.signal(signal.SIGCONT)
             since = time.monotonic()
