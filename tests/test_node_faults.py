@@ -22,10 +22,13 @@ import grpc
 import pytest
 
 from apps.servers import SERVERS
+from decode_node.service import DecodeNodeServer
 from pdsim.core.topology import Mode, Role
+from pdsim.kv.frames import DECODE_SERVICE
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.server import insecure_channel
+from prefill_node.service import PrefillNodeServer
 from router.config import Policy, RouterConfig
 from router.server import RouterServer
 from tests.cluster import cluster, node_config
@@ -35,6 +38,8 @@ from tests.rpc_client import complete, sampling
 from tests.waiting import eventually
 
 BACK_WITHIN = 3.0  # seconds: the issue's bound for a returning node to get requests, and a stopped one to leave
+DOWN_SECONDS = 30.0
+REFUSED_PUSHES = 300  # before the fix, up to 6 in 300 came back INTERNAL on a loaded machine
 SHORT = pb.GenerateRequest(text="short", sampling=sampling(4))
 
 
@@ -103,9 +108,12 @@ def test_a_decode_node_killed_and_restarted_on_its_port_gets_requests_again_with
             for _ in range(4):  # both decode nodes serve
                 assert len((await complete(rig.stub, SHORT)).token_ids) == 4
             down.kill()
-            # While it is down every request still succeeds, on the other node.
-            for _ in range(6):
+            # While it is down every request still succeeds, on the other node. Down this long, gRPC's default
+            # reconnect backoff would have grown to 10-17 s, so the node would have waited that long for traffic.
+            killed = time.monotonic()
+            while time.monotonic() - killed < DOWN_SECONDS:
                 assert len((await asyncio.wait_for(complete(rig.stub, SHORT), timeout=10)).token_ids) == 4
+                await asyncio.sleep(0.1)
             await eventually(lambda: not rig.healthy(down), what="the killed node out of rotation")
             await asyncio.to_thread(down.start)  # the same port; a fresh process has run no step
             await _until_it_serves(rig, down, since=time.monotonic())
@@ -184,20 +192,53 @@ def test_a_full_decode_node_refuses_every_push_with_resource_exhausted() -> None
     which the prefill node took as fatal instead of trying the next decode node."""
 
     async def scenario() -> None:
-        node = SERVERS[Role.DECODE](node_config(staging_tokens=100))
+        node = DecodeNodeServer(node_config(staging_tokens=100))
         try:
             await node.start()
             async with insecure_channel(node.address) as channel:
                 stub = pb_grpc.DecodeStub(channel)
                 await stub.PushKv(kv_messages(node, "squatter", 60))  # 40 of 100 staging tokens left
                 codes: Counter[str] = Counter()
-                for i in range(300):
-                    with pytest.raises(grpc.aio.AioRpcError) as caught:
-                        await stub.PushKv(kv_messages(node, f"refused-{i}", 60))
-                    codes[caught.value.code().name] += 1
-                assert codes == {"RESOURCE_EXHAUSTED": 300}
+
+                async def pushes(client: int) -> None:
+                    for i in range(REFUSED_PUSHES // 4):
+                        with pytest.raises(grpc.aio.AioRpcError) as caught:
+                            await stub.PushKv(kv_messages(node, f"refused-{client}-{i}", 60))
+                        codes[caught.value.code().name] += 1
+
+                await asyncio.gather(*(pushes(client) for client in range(4)))
+                assert codes == {"RESOURCE_EXHAUSTED": REFUSED_PUSHES}
         finally:
             await node.stop(0)
+
+    asyncio.run(scenario())
+
+
+def test_a_push_that_fails_with_internal_goes_to_the_next_decode_node() -> None:
+    """An INTERNAL from one decode node (how grpc-python may deliver its refusal) was fatal to the request."""
+
+    async def internal(frames: AsyncIterator[object], context: grpc.aio.ServicerContext) -> pb.PushKvReply:
+        await anext(aiter(frames))
+        await context.abort(grpc.StatusCode.INTERNAL, "Internal error from Core")
+        raise AssertionError("unreachable")
+
+    async def scenario() -> None:
+        broken = grpc.aio.server()
+        handler = grpc.stream_unary_rpc_method_handler(internal, response_serializer=pb.PushKvReply.SerializeToString)
+        broken.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(DECODE_SERVICE, {"PushKv": handler}),))
+        broken_address = f"127.0.0.1:{broken.add_insecure_port('127.0.0.1:0')}"
+        prefill, decode = PrefillNodeServer(node_config()), DecodeNodeServer(node_config())
+        try:
+            await broken.start()
+            await prefill.start()
+            await decode.start()
+            delivery = await prefill.sender.push("r", 0, 10, [broken_address, decode.address], timeout=30)
+            assert delivery.destination == decode.address
+            assert decode.load().kv_staged == 1
+        finally:
+            await broken.stop(0)
+            await prefill.stop(0)
+            await decode.stop(0)
 
     asyncio.run(scenario())
 
