@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import grpc
@@ -53,31 +54,40 @@ class Rig:
 
 
 @contextlib.asynccontextmanager
-async def _rig(decode: Sequence[NodeProcess]) -> AsyncIterator[Rig]:
-    """A prefill node and the router in this process, in front of `decode` (started here); round-robin, so
-    each decode node gets every other request while both are in rotation."""
-    prefill = SERVERS[Role.PREFILL](node_config())
+async def _rig(
+    decode: Sequence[NodeProcess] = (), workers: Sequence[NodeProcess] = (), **router_fields: Any
+) -> AsyncIterator[Rig]:
+    """The router in this process, round-robin (each node gets every other request while both are in rotation),
+    in front of `workers` (colocated) or of `decode` and a prefill node in this process (disaggregated); the
+    node processes are started here. `router_fields`: other `RouterConfig` fields."""
+    prefill = None if workers else SERVERS[Role.PREFILL](node_config())
     router: RouterServer | None = None
     try:
-        await asyncio.gather(*(asyncio.to_thread(node.start) for node in decode), prefill.start())
+        await asyncio.gather(
+            *(asyncio.to_thread(node.start) for node in [*decode, *workers]), *([prefill.start()] if prefill else [])
+        )
         config = RouterConfig(
-            mode=Mode.DISAGGREGATED,
-            prefill=(prefill.address,),
+            mode=Mode.COLOCATED if workers else Mode.DISAGGREGATED,
+            workers=tuple(node.address for node in workers),
+            prefill=(prefill.address,) if prefill else (),
             decode=tuple(node.address for node in decode),
             policy=Policy.ROUND_ROBIN,
             port=0,
             http_port=0,
+            **router_fields,
         )
         router = RouterServer(config)
         await router.start()
         async with insecure_channel(router.address) as channel:
             yield Rig(router, pb_grpc.RouterStub(channel))
-        await eventually(lambda: prefill.load().kv_bytes_held == 0, timeout=10, what="the prefill node's KV freed")
+        if prefill is not None:
+            await eventually(lambda: prefill.load().kv_bytes_held == 0, timeout=10, what="the prefill KV freed")
     finally:
         if router is not None:
             await router.stop(0)
-        await prefill.stop(0)
-        for node in decode:
+        if prefill is not None:
+            await prefill.stop(0)
+        for node in [*decode, *workers]:
             node.close()
 
 
@@ -185,6 +195,26 @@ async def _until_idle(node: NodeProcess, timeout: float) -> None:
             return
         assert time.monotonic() < deadline, f"{node.address} not idle within {timeout} s: {report}"
         await asyncio.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_requests_on_a_hung_worker_are_retried_on_another_before_their_first_token() -> None:
+    hung, other = NodeProcess("colocated"), NodeProcess("colocated")
+
+    async def scenario() -> None:
+        # Probed once a minute, the hung worker stays in rotation: half the requests are sent to it, and must
+        # fail over (keepalive) to the other one rather than wait forever.
+        async with _rig(workers=[hung, other], load_poll_seconds=60) as rig:
+            for _ in range(2):
+                assert len((await complete(rig.stub, SHORT)).token_ids) == 4
+            hung.signal(signal.SIGSTOP)
+            burst = asyncio.gather(*(complete(rig.stub, SHORT) for _ in range(4)))
+            results = await asyncio.wait_for(burst, timeout=20)  # about 3 s: keepalive, then the other worker
+            assert [len(r.token_ids) for r in results] == [4] * 4
+            hung.signal(signal.SIGCONT)
+            await _until_idle(hung, timeout=10)
+
+    asyncio.run(scenario())
 
 
 def test_a_full_decode_node_refuses_every_push_with_resource_exhausted() -> None:
