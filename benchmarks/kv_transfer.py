@@ -43,7 +43,7 @@ def _start_decode_node(model: str, dtype: str, staging_tokens: int) -> tuple[sub
 async def _time_pdsim(
     store: SlotKvStore, fingerprint: str, address: str, tokens: int, repeats: int, chunk: int
 ) -> list[float]:
-    sender = KvSender(store, fingerprint, chunk)
+    sender = KvSender(store, fingerprint, chunk, push_timeout=60)
     times = []
     for i in range(repeats + 1):
         delivery = await sender.push(f"bench-{i}", 0, tokens, [address], timeout=60)

@@ -24,6 +24,19 @@ from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.convert import finish_to_pb, sampling_from_pb
 from pdsim.rpc.status import abort
 
+# grpc-python races when a servicer aborts a client stream that is still sending: about one refusal in a
+# hundred reaches the client as INTERNAL ("Internal error from Core") instead of its own status. Reading the
+# rest of the stream first (the frames are dropped as they come) lets the status through intact; a client that
+# stalls is aborted anyway after this long.
+REFUSAL_DRAIN_SECONDS = 5.0
+
+
+async def _drain(frames: AsyncIterator[object], seconds: float) -> None:
+    with contextlib.suppress(Exception):  # a client that went away or stalled: nothing is left to protect
+        async with asyncio.timeout(seconds):
+            async for _ in frames:
+                pass
+
 
 class DecodeService(pb_grpc.DecodeServicer):
     def __init__(self, node: DecodeNodeServer) -> None:
@@ -36,6 +49,7 @@ class DecodeService(pb_grpc.DecodeServicer):
         try:
             receipt = await self._node.receiver.receive(request_iterator)
         except PdsimError as error:
+            await _drain(request_iterator, REFUSAL_DRAIN_SECONDS)
             await abort(context, error)
             raise AssertionError("unreachable") from error  # abort() raises
         self._node.metrics.kv_transfer("received", receipt.bytes, receipt.seconds)

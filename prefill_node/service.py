@@ -77,7 +77,9 @@ class PrefillNodeServer(NodeServer):
     @property
     def sender(self) -> KvSender:
         if self._sender is None:
-            self._sender = KvSender(self.built.store, self.built.info.fingerprint, self.config.kv_chunk_bytes)
+            self._sender = KvSender(
+                self.built.store, self.built.info.fingerprint, self.config.kv_chunk_bytes, self.config.kv_push_timeout
+            )
         return self._sender
 
     def _add_services(self, server: grpc.aio.Server) -> None:

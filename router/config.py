@@ -33,7 +33,12 @@ class RouterConfig:
     served_model_name: str | None = None  # the model's name in the HTTP API; default: the checkpoint directory's
     api_key: str | None = None  # the HTTP API's /v1 answers 401 without "Authorization: Bearer <api_key>"
     connect_timeout: float = 60.0  # how long to wait for every node at start-up
-    load_poll_seconds: float = 0.2
+    load_poll_seconds: float = 0.2  # also how often each node's health is probed
+    # A node that does not answer a health probe within this is out of rotation until one succeeds again.
+    probe_timeout: float = 1.0
+    # The deadline of a request whose client set none: every call to the nodes for it carries what is left of
+    # it, so no request can wait forever on a node that hangs.
+    request_timeout: float = 600.0
     slos: SloTable = field(default_factory=SloTable)  # what the router's SLO counters judge against
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     # On SIGTERM: seconds in-flight streams get to finish (new ones are refused) before they end with an error
@@ -56,6 +61,10 @@ class RouterConfig:
             raise ValueError("api_key must not be empty (leave it out to serve without one)")
         if self.load_poll_seconds <= 0:
             raise ValueError(f"load_poll_seconds must be > 0, got {self.load_poll_seconds}")
+        if self.probe_timeout <= 0:
+            raise ValueError(f"probe_timeout must be > 0, got {self.probe_timeout}")
+        if self.request_timeout <= 0:
+            raise ValueError(f"request_timeout must be > 0, got {self.request_timeout}")
 
     @property
     def nodes(self) -> tuple[str, ...]:

@@ -1,16 +1,20 @@
 """The two deployments, as the router drives them: each turns a tokenized request into streamed tokens.
 
 Colocated: one Worker.Generate call. Disaggregated: Prefill on a prefill node (which streams the first
-token, then pushes the KV to the first decode node that accepts it), then Decode on that node. A node that
-refuses for load or is unreachable before any token is produced is skipped for the next in policy order. A
-disaggregated request that ends without its last token (its client went away, a node failed) has every decode
-node release its KV at once, rather than holding it for a lease.
+token, then pushes the KV to the first decode node that accepts it), then Decode on that node. Only nodes in
+rotation (see `router.nodes`) are ranked. A node that refuses for load, is unreachable, or fails before any
+token is produced is skipped for the next in policy order (the prefill is computed again there); a failure
+after the first token ends the request with that error. Every call carries what is left of the request's
+deadline, so a node that hangs fails its calls rather than holding them forever.
+A disaggregated request that ends without its last token (its client went away, a node failed) has every
+decode node release its KV at once, rather than holding it for a lease.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
@@ -23,13 +27,15 @@ from pdsim.core.requests import FinishReason, SamplingParams
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc.convert import finish_from_pb, sampling_to_pb
 from pdsim.rpc.status import error_from_rpc
-from router.nodes import NodeHandle
+from router.nodes import NodeHandle, in_rotation
 from router.policies import RoutingPolicy
 
 log = logging.getLogger(__name__)
 
 _RELEASE_TIMEOUT = 2.0  # seconds for one node to answer a Release; one that does not frees the KV at lease end
-_TRY_NEXT = {grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE}
+# Before the first token these say "this node cannot serve it now", not "this request is bad": try the next.
+# CANCELLED is a node shutting down under the call (this router's own cancellations raise CancelledError).
+_TRY_NEXT = {grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED}
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +54,12 @@ class RoutedRequest:
     def timeout(self) -> float | None:
         """What is left of the client's deadline, for the next downstream call."""
         return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+
+    def bounded(self, default_timeout: float) -> RoutedRequest:
+        """This request with a deadline: its own, or `default_timeout` from now when the client set none."""
+        if self.deadline is not None:
+            return self
+        return dataclasses.replace(self, deadline=time.monotonic() + default_timeout)
 
     def to_pb(self) -> pb.NodeRequest:
         return pb.NodeRequest(
@@ -73,13 +85,16 @@ class _Refusals:
 
 
 class ColocatedMode:
-    def __init__(self, workers: Sequence[NodeHandle], policy: RoutingPolicy) -> None:
+    def __init__(self, workers: Sequence[NodeHandle], policy: RoutingPolicy, timeout: float) -> None:
+        """`timeout`: the deadline, in seconds, of a request whose client set none."""
         self._workers = workers
         self._policy = policy
+        self._timeout = timeout
 
     async def generate(self, request: RoutedRequest) -> AsyncGenerator[Tokens, None]:
+        request = request.bounded(self._timeout)
         refusals = _Refusals("worker")
-        for worker in self._policy.rank(self._workers):
+        for worker in self._policy.rank(in_rotation(self._workers)):
             with worker.busy():
                 call = worker.worker.Generate(request.to_pb(), timeout=request.timeout())
                 produced = False
@@ -104,7 +119,9 @@ class DisaggregatedMode:
         decode: Sequence[NodeHandle],
         prefill_policy: RoutingPolicy,
         decode_policy: RoutingPolicy,
+        timeout: float,
     ) -> None:
+        self._timeout = timeout
         self._prefill = prefill
         self._decode = list(decode)
         self._by_address = {node.address: node for node in decode}
@@ -141,7 +158,8 @@ class DisaggregatedMode:
             task.add_done_callback(self._releases.discard)
 
     async def _generate(self, request: RoutedRequest) -> AsyncGenerator[Tokens, None]:
-        ranked = self._decode_policy.rank(self._decode)
+        request = request.bounded(self._timeout)
+        ranked = self._decode_policy.rank(in_rotation(self._decode))
         prefill_request = pb.PrefillRequest(request=request.to_pb(), kv_destinations=[n.address for n in ranked])
         refusals = _Refusals("prefill node")
         first: pb.FirstToken | None = None
@@ -150,7 +168,7 @@ class DisaggregatedMode:
         # load reports lag, and a burst routed before any request reaches its decode node would otherwise
         # pile onto one node.
         with ranked[0].busy():
-            for node in self._prefill_policy.rank(self._prefill):
+            for node in self._prefill_policy.rank(in_rotation(self._prefill)):
                 with node.busy():
                     call = node.prefill.Prefill(prefill_request, timeout=request.timeout())
                     try:

@@ -1,14 +1,21 @@
-"""The router's view of its nodes: channels, stubs, in-flight counts, and each node's last load report."""
+"""The router's view of its nodes: channels, stubs, in-flight counts, health, and each node's last load report.
+
+Membership is health: every node is probed on its own schedule (grpc.health.v1 Check, then Node.GetLoad), and
+one that does not answer SERVING within the probe timeout is out of rotation until a probe succeeds again. The
+channels reconnect with a short backoff and ping with keepalives (`pdsim.rpc.server.CHANNEL_OPTIONS`), so a
+node restarted on its port is back within about a second, and a hung one's streams fail instead of waiting.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
@@ -23,16 +30,19 @@ class NodeHandle:
     channel: grpc.aio.Channel
     inflight: int = 0  # this router's requests on the node now
     load: pb.LoadReport | None = None  # None until the first report (or after a failed poll)
+    healthy: bool = True  # the last probe's answer; a node starts in rotation (the router checked it at start-up)
     node: pb_grpc.NodeStub = field(init=False)
     worker: pb_grpc.WorkerStub = field(init=False)
     prefill: pb_grpc.PrefillStub = field(init=False)
     decode: pb_grpc.DecodeStub = field(init=False)
+    health: health_pb2_grpc.HealthStub = field(init=False)
 
     def __post_init__(self) -> None:
         self.node = pb_grpc.NodeStub(self.channel)
         self.worker = pb_grpc.WorkerStub(self.channel)
         self.prefill = pb_grpc.PrefillStub(self.channel)
         self.decode = pb_grpc.DecodeStub(self.channel)
+        self.health = health_pb2_grpc.HealthStub(self.channel)
 
     @contextlib.contextmanager
     def busy(self) -> Iterator[NodeHandle]:
@@ -43,11 +53,27 @@ class NodeHandle:
         finally:
             self.inflight -= 1
 
+    def mark(self, healthy: bool, why: str = "") -> None:
+        """Put the node in or out of rotation (logged when it changes)."""
+        if healthy != self.healthy:
+            if healthy:
+                log.warning("node %s is back in rotation", self.address)
+            else:
+                log.warning("node %s is out of rotation: %s", self.address, why)
+        self.healthy = healthy
+
+
+def in_rotation(nodes: Sequence[NodeHandle]) -> Sequence[NodeHandle]:
+    """The healthy nodes; all of them when none is, so a cluster whose probes lag is tried rather than refused
+    (a node that is really gone fails fast: its channel is down)."""
+    healthy = [node for node in nodes if node.healthy]
+    return healthy or nodes
+
 
 class NodePool:
     def __init__(self, addresses: tuple[str, ...]) -> None:
         self.nodes = {a: NodeHandle(a, insecure_channel(a)) for a in addresses}
-        self._poller: asyncio.Task[None] | None = None
+        self._probes: list[asyncio.Task[None]] = []
 
     def __getitem__(self, address: str) -> NodeHandle:
         return self.nodes[address]
@@ -75,25 +101,29 @@ class NodePool:
                     raise ConnectionError(f"node {node.address} did not answer: {error.details()}") from error
                 await asyncio.sleep(0.2)
 
-    def start_polling(self, period: float) -> None:
-        self._poller = asyncio.create_task(self._poll(period))
-
-    async def _poll(self, period: float) -> None:
-        while True:
-            await asyncio.gather(*(self._refresh(n, period) for n in self.nodes.values()))
-            await asyncio.sleep(period)
+    def start_polling(self, period: float, probe_timeout: float = 1.0) -> None:
+        """Probe every node each `period` seconds, each on its own task: a hung node delays only its own probes."""
+        self._probes = [asyncio.create_task(self._probe(n, period, probe_timeout)) for n in self.nodes.values()]
 
     @staticmethod
-    async def _refresh(node: NodeHandle, timeout: float) -> None:
-        try:
-            node.load = await node.node.GetLoad(pb.LoadRequest(), timeout=max(timeout, 0.5))
-        except grpc.aio.AioRpcError:
-            node.load = None
+    async def _probe(node: NodeHandle, period: float, timeout: float) -> None:
+        while True:
+            try:
+                # wait_for_ready=False: a node whose connection is down fails the probe at once.
+                reply = await node.health.Check(health_pb2.HealthCheckRequest(), timeout=timeout)
+                serving = reply.status == health_pb2.HealthCheckResponse.SERVING
+                node.mark(serving, f"health {health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)}")
+                node.load = await node.node.GetLoad(pb.LoadRequest(), timeout=timeout) if serving else None
+            except grpc.aio.AioRpcError as error:
+                node.mark(False, f"probe failed: {error.code().name}")
+                node.load = None
+            await asyncio.sleep(period)
 
     async def close(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
+        for task in self._probes:
+            task.cancel()
+        for task in self._probes:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
+                await task
         for node in self.nodes.values():
             await node.channel.close()

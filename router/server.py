@@ -77,13 +77,14 @@ class RouterServer:
         nodes = self.pool.nodes
         # One policy per pool: a round-robin counter shared by two pools would step both in lockstep.
         mode = (
-            ColocatedMode([nodes[a] for a in config.workers], make_policy(config.policy))
+            ColocatedMode([nodes[a] for a in config.workers], make_policy(config.policy), config.request_timeout)
             if config.mode is Mode.COLOCATED
             else DisaggregatedMode(
                 [nodes[a] for a in config.prefill],
                 [nodes[a] for a in config.decode],
                 make_policy(config.policy),
                 make_policy(config.policy),
+                config.request_timeout,
             )
         )
         limits = ModelLimits(info.max_context, info.vocab_size)
@@ -110,7 +111,7 @@ class RouterServer:
             self._http = HttpFront(frontend, served, self.metrics_endpoint.render, config.api_key)
             http_address = await self._http.start(config.http_host, config.http_port)
             log.info("OpenAI-compatible API on http://%s/v1 (model %s)", http_address, served.name)
-        self.pool.start_polling(config.load_poll_seconds)
+        self.pool.start_polling(config.load_poll_seconds, config.probe_timeout)
         await set_serving(self._health, True)
         log.info("router (%s, %s) serving on %s", config.mode.value, config.policy.value, self.address)
         return self.address

@@ -38,6 +38,7 @@ NODE = NodeConfig(
     ),
     default_max_tokens=33,
     kv_chunk_bytes=65536,
+    kv_push_timeout=7.5,
     metrics=MetricsConfig(enabled=False, host="0.0.0.0", port=9400, instance="decode-a"),
     drain_seconds=0.5,
 )
@@ -55,6 +56,8 @@ ROUTER = RouterConfig(
     api_key="secret",
     connect_timeout=5.0,
     load_poll_seconds=0.5,
+    probe_timeout=0.75,
+    request_timeout=42.0,
     slos=SloTable(Slo(1.5, 0.05, 9.0), {"chat": Slo(0.5, 0.02)}),
     metrics=MetricsConfig(enabled=False, host="0.0.0.0", port=9500, instance="r"),
     drain_seconds=3.0,

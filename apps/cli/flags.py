@@ -107,6 +107,10 @@ def add_engine_args(parser: argparse.ArgumentParser, defaults: EngineConfig, nod
     )
     group.add_argument("--default-max-tokens", type=int, default=node.default_max_tokens)
     group.add_argument("--kv-chunk-bytes", type=int, default=node.kv_chunk_bytes, help="prefill: KV chunk size")
+    group.add_argument(
+        "--kv-push-timeout", type=float, default=node.kv_push_timeout,
+        help="prefill: seconds one KV push may take before the next decode node is tried",
+    )  # fmt: skip
 
 
 def add_metrics_args(parser: argparse.ArgumentParser, defaults: MetricsConfig, one_process: bool = True) -> None:
@@ -189,6 +193,7 @@ def node_config_from(args: argparse.Namespace, one_process: bool = True) -> Node
         ),
         default_max_tokens=args.default_max_tokens,
         kv_chunk_bytes=args.kv_chunk_bytes,
+        kv_push_timeout=args.kv_push_timeout,
         metrics=metrics_config_from(args),
         drain_seconds=args.drain,
     )

@@ -58,6 +58,10 @@ def add_server_commands(sub: Any, loaded: object | None = None) -> None:
     add_routing_arg(router, defaults["policy"])
     router.add_argument("--tokenizer", default=defaults["tokenizer"], help="directory with tokenizer.json "
                         "(default: the model's)")  # fmt: skip
+    router.add_argument(
+        "--request-timeout", type=float, default=defaults["request_timeout"],
+        help="seconds a request may take when its client sets no deadline (default: %(default)s)",
+    )  # fmt: skip
     add_slo_arg(router)
     add_http_args(
         router, defaults["http_port"], defaults["http_host"], defaults["api_key"], defaults["served_model_name"]
@@ -90,6 +94,8 @@ def router_config_from(args: argparse.Namespace) -> RouterConfig:
         api_key=args.api_key,
         connect_timeout=defaults["connect_timeout"],
         load_poll_seconds=defaults["load_poll_seconds"],
+        probe_timeout=defaults["probe_timeout"],
+        request_timeout=args.request_timeout,
         slos=slos_from(args, args.slos_default),
         metrics=metrics_config_from(args),
         drain_seconds=args.drain,

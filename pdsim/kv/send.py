@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from pdsim.core.errors import FailedPrecondition, ResourceExhausted, Unavailable
+from pdsim.core.errors import DeadlineExceeded, FailedPrecondition, ResourceExhausted, Unavailable
 from pdsim.engine.kv_store import SlotKvStore
 from pdsim.kv.codec import KvHeader, encode_layer, make_header
 from pdsim.kv.frames import PUSH_KV_METHOD, encode_kv_chunk_frame, encode_kv_header_frame
@@ -17,9 +17,17 @@ from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc.server import insecure_channel
 from pdsim.rpc.status import error_from_rpc
 
-# Refusals about the destination (full, down, unable to hold this KV): try the next decode node. Anything else
-# (a malformed or corrupted stream) would fail again elsewhere, so it fails the request.
-_TRY_NEXT = {grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.FAILED_PRECONDITION}
+# Failures of the destination (full, down, hung past the push's bound, unable to hold this KV, or broken:
+# INTERNAL is also how grpc-python may deliver a refusal it raced with): try the next decode node. Anything
+# else (a malformed or corrupted stream) would fail again elsewhere, so it fails the request.
+_TRY_NEXT = {
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.INTERNAL,
+    grpc.StatusCode.CANCELLED,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,8 +38,10 @@ class Delivery:
 
 
 class KvSender:
-    def __init__(self, store: SlotKvStore, model_fingerprint: str, chunk_bytes: int) -> None:
+    def __init__(self, store: SlotKvStore, model_fingerprint: str, chunk_bytes: int, push_timeout: float) -> None:
+        """`push_timeout`: the longest one push may take, whatever the request's deadline (a hung decode node)."""
         self._store = store
+        self._push_timeout = push_timeout
         self._fingerprint = model_fingerprint
         self._chunk_bytes = chunk_bytes
         self._channels: dict[str, grpc.aio.Channel] = {}
@@ -39,16 +49,21 @@ class KvSender:
     async def push(
         self, request_id: str, slot: int, num_tokens: int, destinations: Sequence[str], timeout: float | None
     ) -> Delivery:
-        """Send to the first destination that accepts; raise if none does."""
+        """Send to the first destination that accepts; raise if none does. Each push is bounded by the request's
+        `timeout` (seconds left; None: none) and by the sender's own push timeout, whichever ends first."""
         header = make_header(request_id, self._fingerprint, self._store.layout, num_tokens, self._chunk_bytes)
         refusals: list[tuple[str, grpc.aio.AioRpcError]] = []
+        deadline = None if timeout is None else time.monotonic() + timeout
         for destination in destinations:
             push = self._channel(destination).stream_unary(
                 PUSH_KV_METHOD, request_serializer=None, response_deserializer=pb.PushKvReply.FromString
             )  # frames go out already serialized (see `encode_kv_chunk_frame`)
             started = time.perf_counter()
+            left = self._push_timeout if deadline is None else min(self._push_timeout, deadline - time.monotonic())
+            if left <= 0:
+                raise DeadlineExceeded("the request's deadline passed before a decode node took its KV")
             try:
-                await push(self._frames(header, slot), timeout=timeout)
+                await push(self._frames(header, slot), timeout=left)
             except grpc.aio.AioRpcError as error:
                 if error.code() not in _TRY_NEXT:
                     raise error_from_rpc(error, f"decode node {destination} refused the KV") from error

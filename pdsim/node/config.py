@@ -20,6 +20,7 @@ class NodeConfig:
     engine: EngineConfig = field(default_factory=EngineConfig)
     default_max_tokens: int = DEFAULT_MAX_TOKENS
     kv_chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    kv_push_timeout: float = 30.0  # prefill: seconds one KV push may take before the next decode node is tried
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     # On SIGTERM: seconds in-flight streams get to finish (new ones are refused) before they are failed
     drain_seconds: float = 2.0
@@ -35,3 +36,5 @@ class NodeConfig:
             raise ValueError(f"drain_seconds must be >= 0, got {self.drain_seconds}")
         if not 0 < self.kv_chunk_bytes <= MAX_CHUNK_BYTES:
             raise ValueError(f"kv_chunk_bytes must be in (0, {MAX_CHUNK_BYTES}], got {self.kv_chunk_bytes}")
+        if self.kv_push_timeout <= 0:
+            raise ValueError(f"kv_push_timeout must be > 0, got {self.kv_push_timeout}")

@@ -20,6 +20,36 @@ GRPC_OPTIONS = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.so_reuseport", 0),
 ]
+# A node that hangs (SIGSTOP, a wedged host) keeps its TCP connection open, so its streams would wait forever:
+# clients ping every KEEPALIVE_MS, idle or not, and drop the connection (failing its calls with UNAVAILABLE)
+# when a ping goes unanswered for KEEPALIVE_TIMEOUT_MS. Pings are answered by gRPC's core, not the event loop,
+# so a node busy in Python still answers them.
+KEEPALIVE_MS = 1000
+KEEPALIVE_TIMEOUT_MS = 2000
+# gRPC's default reconnect backoff grows to 120 s: a node restarted on the same port would stay unreachable
+# for up to a minute. Capped at a second, a returning node is reachable again within about that.
+RECONNECT_BACKOFF_MS = (100, 1000)  # first and longest
+CHANNEL_OPTIONS = [
+    *GRPC_OPTIONS,
+    ("grpc.keepalive_time_ms", KEEPALIVE_MS),
+    ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+    # gRPC 1.6x+ waits for a ping's ack this long whatever keepalive_timeout says (default 60 s: measured, a
+    # stopped node's stream then ended after 61 s instead of 3).
+    ("grpc.http2.ping_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),  # 0: no limit; the default (2) would stop pinging an idle stream
+    ("grpc.initial_reconnect_backoff_ms", RECONNECT_BACKOFF_MS[0]),
+    ("grpc.min_reconnect_backoff_ms", RECONNECT_BACKOFF_MS[0]),
+    ("grpc.max_reconnect_backoff_ms", RECONNECT_BACKOFF_MS[1]),
+]
+# Servers accept those pings: by default they allow one every 5 minutes and close the connection of a client
+# that pings more often (GOAWAY "too_many_pings").
+SERVER_OPTIONS = [
+    *GRPC_OPTIONS,
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", KEEPALIVE_MS // 2),
+    ("grpc.http2.max_ping_strikes", 0),  # 0: never close a connection for pinging
+]
 
 
 def ready_line(role: str, address: str, **endpoints: str) -> str:
@@ -36,11 +66,12 @@ def parse_ready_line(line: str) -> tuple[str, dict[str, str]] | None:
 
 
 def new_server() -> grpc.aio.Server:
-    return grpc.aio.server(options=GRPC_OPTIONS)
+    return grpc.aio.server(options=SERVER_OPTIONS)
 
 
 def insecure_channel(address: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(address, options=GRPC_OPTIONS)
+    """A channel with keepalive and a short reconnect backoff (see `CHANNEL_OPTIONS`)."""
+    return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
 
 
 def add_health(server: grpc.aio.Server) -> health.aio.HealthServicer:

@@ -54,7 +54,7 @@ async def _openai_errors(request: web.Request, handler: _Handler) -> web.StreamR
     try:
         return await handler(request)
     except HttpError as error:
-        return web.json_response(error.body(), status=error.status)
+        return web.json_response(error.body(), status=error.status, headers=error.headers())
     except web.HTTPException as error:
         if error.status < 400:
             raise
@@ -288,6 +288,9 @@ class HttpFront:
         except ConnectionResetError:
             log.debug("client of %s went away", admitted.routed.request_id)
             return response  # leaving closes the stream, which cancels the request on the nodes
+        except Exception as error:  # a bug still ends the stream with an error event and [DONE], never mid-air
+            log.exception("stream of %s failed", admitted.routed.request_id)
+            await response.write(sse_event(HttpError(500, f"internal error: {type(error).__name__}").body()))
         await response.write(DONE)
         await response.write_eof()
         return response

@@ -9,14 +9,17 @@ from typing import Any
 from pdsim.core.errors import PdsimError
 
 # By the gRPC status name a pdsim error carries. FAILED_PRECONDITION means this request can never run on this
-# cluster (e.g. its KV can never fit a decode node): the client must change it, as for any other 400.
+# cluster (e.g. its KV can never fit a decode node): the client must change it, as for any other 400. A full
+# cluster is 503 with Retry-After, as for one with no node to serve: the server is out of room, not the client
+# over a rate limit (429), and clients such as the openai SDK wait the Retry-After before trying again.
 _STATUS = {
     "INVALID_ARGUMENT": 400,
     "FAILED_PRECONDITION": 400,
-    "RESOURCE_EXHAUSTED": 429,
+    "RESOURCE_EXHAUSTED": 503,
     "UNAVAILABLE": 503,
     "DEADLINE_EXCEEDED": 504,
 }
+RETRY_AFTER_SECONDS = 1  # what a 503 asks the client to wait: nodes return to rotation within about a second
 _TYPES = {
     400: "invalid_request_error",
     404: "invalid_request_error",
@@ -33,6 +36,9 @@ class HttpError(Exception):
     message: str
     param: str | None = None
     code: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(RETRY_AFTER_SECONDS)} if self.status == 503 else {}
 
     def body(self) -> dict[str, Any]:
         kind = _TYPES.get(self.status, "server_error" if self.status >= 500 else "invalid_request_error")

@@ -1,5 +1,5 @@
 """Bad requests get OpenAI's error shape with the right HTTP status and the field they are about; load refusals
-are 429, a cluster with no node to serve is 503; the router keeps serving."""
+and a cluster with no node to serve are 503 with Retry-After; the router keeps serving."""
 
 from __future__ import annotations
 
@@ -140,7 +140,7 @@ def test_bad_requests_get_400_in_openai_shape_and_the_router_keeps_serving() -> 
     asyncio.run(scenario())
 
 
-def test_a_full_cluster_is_429() -> None:
+def test_a_full_cluster_is_503_with_retry_after() -> None:
     async def scenario() -> None:
         async with cluster(Mode.DISAGGREGATED, config=node_config(staging_tokens=100), http=True) as c:
             decode = c.decode[0]
@@ -148,13 +148,15 @@ def test_a_full_cluster_is_429() -> None:
                 await pb_grpc.DecodeStub(node_channel).PushKv(kv_messages(decode, "squatter", 50))
             prompt = list(range(1, 61))  # 60 tokens: no room left for its KV
             body = COMPLETION | {"prompt": prompt}
-            status, reply = await post(c, "/completions", body)
-            assert status == 429, reply
-            assert reply["error"]["type"] == "rate_limit_error"
+            async with aiohttp.ClientSession() as session, session.post(c.base_url + "/completions", json=body) as r:
+                status, reply, retry_after = r.status, await r.json(), r.headers.get("Retry-After")
+            assert status == 503, reply
+            assert retry_after is not None and int(retry_after) > 0
+            assert reply["error"]["type"] == "service_unavailable"
             assert reply["error"]["code"] == "resource_exhausted"
             assert "no room for" in reply["error"]["message"]
             client = openai_client(c)
-            with pytest.raises(openai.RateLimitError):
+            with pytest.raises(openai.InternalServerError):
                 await client.completions.create(model=MODEL, prompt=prompt, max_tokens=4)
             # Streamed, the decode node refuses the KV after the prefill node streamed token 1: the status line is
             # sent by then, so the refusal arrives as an error event, which the SDK raises.
