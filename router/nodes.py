@@ -4,6 +4,10 @@ Membership is health: every node is probed on its own schedule (grpc.health.v1 C
 one that does not answer SERVING within the probe timeout is out of rotation until a probe succeeds again. The
 channels reconnect with a short backoff and ping with keepalives (`pdsim.rpc.server.CHANNEL_OPTIONS`), so a
 node restarted on its port is back within about a second, and a hung one's streams fail instead of waiting.
+
+A node coming back is asked who it is first: while it was down, another server may have taken its port (another
+cluster on the machine, a node of another role), and one that is not the same role serving the same model stays
+out of rotation, since everything sent to it would fail.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ class NodeHandle:
     inflight: int = 0  # this router's requests on the node now
     load: pb.LoadReport | None = None  # None until the first report (or after a failed poll)
     healthy: bool = True  # the last probe's answer; a node starts in rotation (the router checked it at start-up)
+    identity: tuple[str, str] | None = None  # (role, model fingerprint) it answered at start-up
     node: pb_grpc.NodeStub = field(init=False)
     worker: pb_grpc.WorkerStub = field(init=False)
     prefill: pb_grpc.PrefillStub = field(init=False)
@@ -95,6 +100,7 @@ class NodePool:
         while True:
             try:
                 info: pb.NodeInfo = await node.node.GetInfo(pb.InfoRequest(), timeout=2.0, wait_for_ready=True)
+                node.identity = (info.role, info.model_fingerprint)
                 return info
             except grpc.aio.AioRpcError as error:
                 if loop.time() > deadline:
@@ -112,7 +118,13 @@ class NodePool:
                 # wait_for_ready=False: a node whose connection is down fails the probe at once.
                 reply = await node.health.Check(health_pb2.HealthCheckRequest(), timeout=timeout)
                 serving = reply.status == health_pb2.HealthCheckResponse.SERVING
-                node.mark(serving, f"health {health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)}")
+                why = f"health {health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)}"
+                if serving and not node.healthy and node.identity is not None:
+                    info = await node.node.GetInfo(pb.InfoRequest(), timeout=timeout)
+                    if (info.role, info.model_fingerprint) != node.identity:
+                        serving = False
+                        why = f"it now answers as a {info.role} node of model {info.model_name}, not the one it was"
+                node.mark(serving, why)
                 node.load = await node.node.GetLoad(pb.LoadRequest(), timeout=timeout) if serving else None
             except grpc.aio.AioRpcError as error:
                 node.mark(False, f"probe failed: {error.code().name}")

@@ -1,0 +1,3 @@
+from benchmarks.chaos.main import main
+
+raise SystemExit(main())
