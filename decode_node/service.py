@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 
 import grpc
@@ -74,6 +75,7 @@ class DecodeService(pb_grpc.DecodeServicer):
     async def _decode(
         self, request: pb.DecodeRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.TokenChunk]:
+        received = time.monotonic()
         node = self._node
         info, engine = node.built.info, node.built.engine
         params = sampling_from_pb(request.sampling, node.config.default_max_tokens)
@@ -103,7 +105,7 @@ class DecodeService(pb_grpc.DecodeServicer):
         finally:
             if not submitted:
                 entry.release()
-        async for chunk in stream_tokens(events, engine, request.request_id, context):
+        async for chunk in stream_tokens(events, engine, engine_request, received, context):
             yield chunk
 
 

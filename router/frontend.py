@@ -38,11 +38,13 @@ from pdsim.core.requests import (
     validate_prompt_text,
     validate_request,
 )
+from pdsim.core.timeline import Timeline
 from pdsim.metrics import RouterMetrics
 from router.client_errors import ErrorScrubber
 from router.detokenizer import IncrementalDetokenizer, RouterTokenizer
 from router.modes import RoutedRequest, Tokens
 from router.stop_strings import StopStrings
+from router.timeline import RequestTimeline
 
 log = logging.getLogger(__name__)
 _P = ParamSpec("_P")
@@ -73,6 +75,7 @@ class Piece:
     text: str
     finish_reason: FinishReason | None
     completion_tokens: int  # so far, this piece included
+    timeline: Timeline | None = None  # on the last piece
 
 
 class Frontend:
@@ -128,7 +131,9 @@ class Frontend:
             else:
                 validate_lengths(len(prompt), params, self.limits)  # before copying millions of ids
             # Checking every token id is a Python loop over up to a context's worth of them: off the loop too.
+            timeline = RequestTimeline(received)
             prompt_ids = await self.off_loop(self._tokenized, prompt, params, special_tokens)
+            timeline.tokenized()
         except InvalidRequest:
             self.rejected(request_class)
             raise
@@ -138,6 +143,7 @@ class Frontend:
             prompt_ids=prompt_ids,
             params=params,
             deadline=None if timeout is None else time.monotonic() + timeout,
+            timeline=timeline,
         )
         return Admitted(routed, request_class, received, tuple(stop), include_stop)
 
@@ -189,10 +195,12 @@ class Frontend:
                             finish = FinishReason.STOP
                         elif finish is not None:
                             text += stops.flush()
+                    timeline = None
                     if finish is not None:
                         finished = True
-                        self._completed(admitted, arrivals, tokens)
-                    yield Piece(chunk.token_ids, text, finish, tokens)
+                        timeline = admitted.routed.timeline.snapshot()
+                        self._completed(admitted, arrivals, tokens, timeline)
+                    yield Piece(chunk.token_ids, text, finish, tokens, timeline)
                     if finish is not None:
                         return  # the last piece; after a stop string, leaving here cancels the calls to the nodes
         except PdsimError as error:
@@ -246,9 +254,10 @@ class Frontend:
         if self._cut:
             await asyncio.wait(self._cut, timeout=_CUT_SECONDS)
 
-    def _completed(self, admitted: Admitted, arrivals: list[float], tokens: int) -> None:
+    def _completed(self, admitted: Admitted, arrivals: list[float], tokens: int, timeline: Timeline) -> None:
         if not arrivals:
             return
+        self._metrics.stages(timeline.seconds)
         ttft = arrivals[0] - admitted.received
         e2el = arrivals[-1] - admitted.received
         itls = [b - a for a, b in pairwise(arrivals)]

@@ -60,14 +60,16 @@ class RouterServer:
 
     async def start(self) -> str:
         config = self.config
-        self._pool = NodePool(config.nodes)
+        expected_roles = {a: "colocated" for a in config.workers}
+        expected_roles |= {a: "prefill" for a in config.prefill} | {a: "decode" for a in config.decode}
+        # Named as `pdsim up` names them: role and place in the cluster's node list.
+        names = tuple(f"{expected_roles[a]}-{i}" for i, a in enumerate(config.nodes))
+        self._pool = NodePool(config.nodes, names)
         infos = await self.pool.fetch_info(config.connect_timeout)
         fingerprints = {info.model_fingerprint for info in infos.values()}
         if len(fingerprints) != 1:
             found = ", ".join(f"{a}={i.model_fingerprint} ({i.model_name})" for a, i in infos.items())
             raise ValueError(f"nodes serve different models: {found}")
-        expected_roles = {a: "colocated" for a in config.workers}
-        expected_roles |= {a: "prefill" for a in config.prefill} | {a: "decode" for a in config.decode}
         for address, role in expected_roles.items():
             if infos[address].role != role:
                 raise ValueError(f"{address} is a {infos[address].role} node, expected {role}")

@@ -120,14 +120,29 @@ class NodeService(pb_grpc.NodeServicer):
         )
 
 
+def node_timing(request: Request, received: float) -> dict[str, float]:
+    """The node's stages up to now, for a request's first token: from the call's arrival (`received`,
+    time.monotonic()) to the engine, the engine's queue, and its steps up to this token."""
+    now = time.monotonic()
+    started = request.started_at or now
+    return {
+        "receive": max(0.0, request.queued_at - received),
+        "queue": max(0.0, started - request.queued_at),
+        "compute": max(0.0, now - started),
+    }
+
+
 async def stream_tokens(
     events: EventStream,
     engine: Engine,
-    request_id: str,
+    request: Request,
+    received: float,
     context: grpc.aio.ServicerContext,
 ) -> AsyncIterator[pb.TokenChunk]:
-    """Relay a request's tokens; if the stream ends early (the client went away), the engine forgets it."""
+    """Relay a request's tokens, the first with the node's timing (see `node_timing`); if the stream ends early
+    (the client went away), the engine forgets it."""
     finished = False
+    first = True
     try:
         while not finished:
             event = await events.next()
@@ -136,7 +151,9 @@ async def stream_tokens(
                 await abort(context, event.error)
             assert isinstance(event, TokenOutput), event
             finished = event.finish_reason is not None
-            yield pb.TokenChunk(token_ids=[event.token], finish_reason=finish_to_pb(event.finish_reason))
+            timing = node_timing(request, received) if first else None
+            first = False
+            yield pb.TokenChunk(token_ids=[event.token], finish_reason=finish_to_pb(event.finish_reason), timing=timing)
     finally:
         if not finished:
-            engine.abort(request_id)
+            engine.abort(request.request_id)
