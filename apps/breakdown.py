@@ -20,7 +20,7 @@ import numpy as np
 
 from apps.plots import stacked_bars
 from loadgen.records import RequestRecord
-from pdsim.core.timeline import TTFT, TTFT_STAGES
+from pdsim.core.timeline import AFTER_FIRST_TOKEN, TTFT, TTFT_STAGES
 
 TTFT_PARTS = (*TTFT_STAGES, "client")
 E2EL_PARTS = ("ttft", "decode", "stalls")
@@ -39,6 +39,17 @@ def ttft_parts(records: Sequence[RequestRecord]) -> Parts:
         for stage in TTFT_STAGES:
             parts[stage].append(record.stages.get(stage, 0.0))
         parts["client"].append((record.chunk_times[0] - record.sent) - record.stages[TTFT])
+    return parts
+
+
+def after_first_token(records: Sequence[RequestRecord]) -> Parts:
+    """The disaggregated stages between the first and second token, per completed request that passed them."""
+    parts: Parts = {stage: [] for stage in AFTER_FIRST_TOKEN}
+    for record in records:
+        if record.ok:
+            for stage in AFTER_FIRST_TOKEN:
+                if stage in record.stages:
+                    parts[stage].append(record.stages[stage])
     return parts
 
 
@@ -88,6 +99,10 @@ def breakdown_section(records: ByArm, rate: float, directory: Path, other_rates:
     lines = ["## Where TTFT goes", "", intro, ""]
     lines += _table(ttft, TTFT_PARTS)
     lines += ["", *_sentences(ttft, "TTFT"), "", "![TTFT breakdown](ttft_breakdown.png)", ""]
+    handoff = {arm: summarize(after_first_token(rs)) for arm, rs in records.items()}
+    if any(handoff.values()):
+        lines += ["After the first token, before the second (disaggregated: the KV's way to the decode node):", ""]
+        lines += [*_table({arm: s for arm, s in handoff.items() if s}, AFTER_FIRST_TOKEN), ""]
     lines += ["And E2EL (decode: gaps up to 3× the request's median gap; stalls: what longer gaps add):", ""]
     lines += _table(e2el, E2EL_PARTS)
     lines += ["", *_sentences(e2el, "E2EL"), "", "![E2EL breakdown](e2el_breakdown.png)", ""]

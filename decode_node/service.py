@@ -19,7 +19,7 @@ from pdsim.kv.frames import DECODE_SERVICE, KvFrame, decode_kv_frame
 from pdsim.kv.receive import KvReceiver
 from pdsim.kv.staging import KvStaging
 from pdsim.node.server import NodeServer
-from pdsim.node.service import EventStream, deadline_of, request_seed, stream_tokens
+from pdsim.node.service import DECODE_SPANS, EventStream, deadline_of, request_seed, stream_tokens
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.convert import finish_to_pb, sampling_from_pb
@@ -105,7 +105,7 @@ class DecodeService(pb_grpc.DecodeServicer):
         finally:
             if not submitted:
                 entry.release()
-        async for chunk in stream_tokens(events, engine, engine_request, received, context):
+        async for chunk in stream_tokens(events, engine, engine_request, received, context, node.tracing, DECODE_SPANS):
             yield chunk
 
 

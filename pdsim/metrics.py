@@ -50,6 +50,7 @@ class MetricsConfig:
     host: str = "127.0.0.1"
     port: int = 0  # 0 picks a free port; the process prints the address it bound
     instance: str = ""  # the `instance` label; empty means the process's gRPC address
+    otlp_endpoint: str | None = None  # tracing (pdsim.tracing): where spans go over OTLP/gRPC; None: no tracing
 
     def __post_init__(self) -> None:
         if not 0 <= self.port < 65536:

@@ -12,11 +12,12 @@ from pdsim.core.topology import Role
 from pdsim.engine.request import Failure, PrefillOutput, Request
 from pdsim.kv.send import KvSender
 from pdsim.node.server import NodeServer
-from pdsim.node.service import EventStream, node_timing, request_from_pb
+from pdsim.node.service import PREFILL_SPANS, EventStream, node_timing, request_from_pb
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.convert import finish_to_pb
 from pdsim.rpc.status import abort
+from pdsim.tracing import Stage, trace_metadata
 
 
 class PrefillService(pb_grpc.PrefillServicer):
@@ -55,6 +56,7 @@ class PrefillService(pb_grpc.PrefillServicer):
         request: pb.PrefillRequest,
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[pb.PrefillEvent]:
+        trace = trace_metadata(context.invocation_metadata())
         event = await events.next()
         if isinstance(event, Failure):
             raise event.error
@@ -62,7 +64,7 @@ class PrefillService(pb_grpc.PrefillServicer):
         first = pb.FirstToken(
             token_id=event.first_token,
             finish_reason=finish_to_pb(event.finish_reason),
-            timing=node_timing(engine_request, received),
+            timing=node_timing(engine_request, received, self._node.tracing, trace, PREFILL_SPANS),
         )
         yield pb.PrefillEvent(first_token=first)
         if event.finish_reason is not None:
@@ -75,6 +77,8 @@ class PrefillService(pb_grpc.PrefillServicer):
             context.time_remaining(),
         )
         self._node.metrics.kv_transfer("sent", delivery.bytes, delivery.seconds)
+        pushed = time.monotonic()
+        self._node.tracing.stages([Stage("kv_push", pushed - delivery.seconds, pushed)], trace, kv_bytes=delivery.bytes)
         delivered = pb.KvDelivered(
             destination=delivery.destination,
             bytes=delivery.bytes,

@@ -27,6 +27,7 @@ from pdsim.core.requests import FinishReason, SamplingParams
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc.convert import finish_from_pb, sampling_to_pb
 from pdsim.rpc.status import error_from_rpc
+from pdsim.tracing import Metadata
 from router.nodes import NodeHandle, in_rotation
 from router.policies import RoutingPolicy
 from router.timeline import RequestTimeline
@@ -52,6 +53,7 @@ class RoutedRequest:
     params: SamplingParams
     deadline: float | None  # time.monotonic() of the client's deadline
     timeline: RequestTimeline  # filled in as the request passes each hop
+    trace: Metadata = ()  # the request's trace context, sent with every node call
 
     def timeout(self) -> float | None:
         """What is left of the client's deadline, for the next downstream call."""
@@ -99,7 +101,7 @@ class ColocatedMode:
         for worker in self._policy.rank(in_rotation(self._workers)):
             with worker.busy():
                 request.timeline.calling(worker.name)
-                call = worker.worker.Generate(request.to_pb(), timeout=request.timeout())
+                call = worker.worker.Generate(request.to_pb(), timeout=request.timeout(), metadata=request.trace)
                 produced = False
                 try:
                     async for chunk in call:
@@ -176,7 +178,7 @@ class DisaggregatedMode:
             for node in self._prefill_policy.rank(in_rotation(self._prefill)):
                 with node.busy():
                     request.timeline.calling(node.name)
-                    call = node.prefill.Prefill(prefill_request, timeout=request.timeout())
+                    call = node.prefill.Prefill(prefill_request, timeout=request.timeout(), metadata=request.trace)
                     try:
                         async for event in call:
                             if event.HasField("first_token"):
@@ -213,7 +215,7 @@ class DisaggregatedMode:
         )
         with node.busy():
             request.timeline.decoding(node.name)
-            call = node.decode.Decode(decode_request, timeout=request.timeout())
+            call = node.decode.Decode(decode_request, timeout=request.timeout(), metadata=request.trace)
             first = True
             try:
                 async for chunk in call:

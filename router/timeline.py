@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping
 
 from pdsim.core.timeline import TTFT, Timeline
+from pdsim.tracing import Stage
 
 
 class RequestTimeline:
@@ -50,6 +51,17 @@ class RequestTimeline:
     def second_token(self, node_timing: Mapping[str, float]) -> None:
         self._seconds["decode_queue"] = node_timing.get("receive", 0.0) + node_timing.get("queue", 0.0)
         self._seconds["first_decode_step"] = node_timing.get("compute", 0.0)
+
+    def router_stages(self) -> list[Stage]:
+        """The router's own intervals so far (time.perf_counter()), for tracing: tokenize, route, the wait for the
+        first token (the node's spans fall inside it), and the KV handoff."""
+        marks = [
+            ("tokenize", self._received, self._tokenized),
+            ("route", self._tokenized, self._sent),
+            ("first_token_wait", self._sent, self._first),
+            ("kv_handoff", self._first, self._decode_sent),
+        ]
+        return [Stage(name, start, end) for name, start, end in marks if end > start]
 
     def snapshot(self) -> Timeline:
         return Timeline(dict(self._seconds), tuple(self._nodes), self._kv_bytes, self._kv_chunks)

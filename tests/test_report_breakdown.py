@@ -44,12 +44,16 @@ def test_the_section_names_each_arms_dominant_stage_and_draws_both_plots(tmp_pat
         "colocated": [_record(i, prefill=0.05, queue=0.3) for i in range(5)],
         "disaggregated": [_record(i, prefill=0.2, queue=0.01, stall=0.1) for i in range(5)],
     }
+    for record in by_arm["disaggregated"]:
+        record.stages |= {"kv_push": 0.04, "kv_handoff": 0.06, "decode_queue": 0.002, "first_decode_step": 0.015}
     lines = breakdown_section(by_arm, 1.5, tmp_path, {1.0: by_arm})
     text = "\n".join(lines)
     assert "- colocated: queue dominates TTFT (300 ms median" in text
     assert "- disaggregated: prefill dominates TTFT (200 ms median" in text
     assert "| colocated | 1.0 / 1.0 | 0.5 / 0.5 | 0.5 / 0.5 | 300 / 300 | 50 / 50 | 2.0 / 2.0 | 3.0 / 3.0 |" in text
     assert "at 1 req/s, the largest TTFT stage: colocated queue" in text
+    assert "| disaggregated | 40 / 40 | 60 / 60 | 2.0 / 2.0 | 15 / 15 |" in text  # after the first token
+    assert "| colocated | 40" not in text
     assert (tmp_path / "ttft_breakdown.png").stat().st_size > 0 and (tmp_path / "e2el_breakdown.png").exists()
 
 
