@@ -78,6 +78,19 @@ ROWS = (
             Panel("E2E latency", "Request latency from receipt to last token, p50 and p99", "s",
                   _quantiles("pdsim_e2e_request_latency_seconds")),
             Panel(
+                "Where TTFT goes",
+                "Median time per request stage (pdsim.core.timeline; the stages before the first token add up to "
+                "the router's TTFT; kv_push, kv_handoff, decode_queue and first_decode_step come after it)",
+                "s",
+                (
+                    Query(
+                        "histogram_quantile(0.5, sum by (le, mode, stage) "
+                        f"(rate(pdsim_request_stage_seconds_bucket{{{MODE}}}[{WINDOW}])))",
+                        "{{mode}} {{stage}}",
+                    ),
+                ),
+            ),
+            Panel(
                 "Goodput",
                 "Requests per second that met their SLO, beside all completed requests per second",
                 "reqps",

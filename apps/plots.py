@@ -92,3 +92,23 @@ def _finish(fig: Figure, ax: Axes, title: str, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def stacked_bars(summaries: Mapping[str, Mapping[str, tuple[float, float]]], parts: Sequence[str], title: str,
+                 path: Path) -> None:  # fmt: skip
+    """Two stacked bars per arm, the medians' and the p90s' of each part (seconds, drawn in ms)."""
+    fig, ax = plt.subplots(figsize=(7.2, 4.2))
+    arms = list(summaries)
+    colors = plt.get_cmap("tab10")
+    for column in (0, 1):  # 0: medians, 1: p90s
+        xs = [i * 3 + column for i in range(len(arms))]
+        bottoms = [0.0] * len(arms)
+        for k, part in enumerate(parts):
+            heights = [max(0.0, summaries[arm].get(part, (0.0, 0.0))[column]) * 1e3 for arm in arms]
+            if not any(heights):
+                continue
+            ax.bar(xs, heights, bottom=bottoms, color=colors(k), label=part if column == 0 else None, width=0.9)
+            bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
+    ax.set_xticks([i * 3 + 0.5 for i in range(len(arms))], [f"{arm}\n(median | p90)" for arm in arms])
+    ax.set_ylabel("ms")
+    _finish(fig, ax, title, path)

@@ -14,6 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from apps.breakdown import breakdown_section
 from apps.expectations import expectations
 from apps.plots import cdf_plot, rate_plot
 from apps.report_tables import (
@@ -29,6 +30,7 @@ from apps.report_tables import (
 )
 from apps.sweep import Summary, rate_dir, read_sweep, run_dirs
 from loadgen.metrics import request_metrics
+from loadgen.records import RequestRecord
 from loadgen.results import read_records
 
 LEGACY_ARMS = ("colocated", "disaggregated")
@@ -118,6 +120,12 @@ def write_report(directory: Path, experiment: dict[str, Any]) -> Path:
         "",
         "![TTFT CDF](ttft_cdf.png) ![TPOT CDF](tpot_cdf.png) ![ITL CDF](itl_cdf.png)",
         "",
+        *breakdown_section(
+            {arm: _records(directory, arm, main_rate) for arm in arms},
+            main_rate,
+            directory,
+            {r: {arm: _records(directory, arm, r) for arm in arms} for r in sorted(runs[arms[0]]) if r != main_rate},
+        ),
         "## Rate sweep",
         "",
         "Each rate's requests are the same; only their send times scale (Poisson"
@@ -164,12 +172,14 @@ def _repeats_text(experiment: dict[str, Any], repeats: int) -> str:
     )
 
 
+def _records(directory: Path, arm: str, rate: float) -> list[RequestRecord]:
+    """Every request of every repeat of one arm at one rate."""
+    return [record for d in run_dirs(rate_dir(directory / arm, rate)) for record in read_records(d)]
+
+
 def _plots(directory: Path, arms: list[str], runs: Runs, rate: float) -> None:
     """CDFs over every request of every repeat at the main rate; rate plots of medians with their intervals."""
-    metrics = {
-        arm: [m for d in run_dirs(rate_dir(directory / arm, rate)) for m in map(request_metrics, read_records(d)) if m]
-        for arm in arms
-    }
+    metrics = {arm: [m for m in map(request_metrics, _records(directory, arm, rate)) if m] for arm in arms}
     at = f"at {rate:g} req/s" + (", all repeats" if any(len(runs[a][rate]) > 1 for a in arms) else "")
     ttfts = {a: [x.ttft for x in metrics[a]] for a in arms}
     tpots = {a: [x.tpot for x in metrics[a] if x.tpot is not None] for a in arms}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 
 import grpc
@@ -18,7 +19,7 @@ from pdsim.kv.frames import DECODE_SERVICE, KvFrame, decode_kv_frame
 from pdsim.kv.receive import KvReceiver
 from pdsim.kv.staging import KvStaging
 from pdsim.node.server import NodeServer
-from pdsim.node.service import EventStream, deadline_of, request_seed, stream_tokens
+from pdsim.node.service import DECODE_SPANS, EventStream, deadline_of, request_seed, stream_tokens
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.convert import finish_to_pb, sampling_from_pb
@@ -74,6 +75,7 @@ class DecodeService(pb_grpc.DecodeServicer):
     async def _decode(
         self, request: pb.DecodeRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.TokenChunk]:
+        received = time.monotonic()
         node = self._node
         info, engine = node.built.info, node.built.engine
         params = sampling_from_pb(request.sampling, node.config.default_max_tokens)
@@ -103,7 +105,7 @@ class DecodeService(pb_grpc.DecodeServicer):
         finally:
             if not submitted:
                 entry.release()
-        async for chunk in stream_tokens(events, engine, request.request_id, context):
+        async for chunk in stream_tokens(events, engine, engine_request, received, context, node.tracing, DECODE_SPANS):
             yield chunk
 
 

@@ -40,6 +40,8 @@ class LoadClient:
                 if response.token_ids:  # a message with only a finish reason or usage is no token arrival
                     record.chunk_times.append(self._now())
                     record.chunk_tokens.append(len(response.token_ids))
+                if response.HasField("timeline"):  # pdsim's router sends it with the last message
+                    record.stages, record.nodes = dict(response.timeline.seconds), list(response.timeline.nodes)
         except grpc.aio.AioRpcError as error:
             record.status, record.code, record.error = "error", error.code().name, error.details() or ""
         except Exception as error:

@@ -22,6 +22,8 @@ class RequestRecord:
     status: str = "ok"  # ok | error | timeout
     code: str = ""  # the gRPC status name of an error
     error: str = ""
+    stages: dict[str, float] = field(default_factory=dict)  # the server's timeline (pdsim.core.timeline), if any
+    nodes: list[str] = field(default_factory=list)  # the nodes that served it, as the router names them
 
     @property
     def ok(self) -> bool:

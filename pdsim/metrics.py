@@ -9,7 +9,7 @@ Names follow docs/metrics.md: prefix `pdsim_`, base units, vLLM's names where vL
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 from wsgiref.simple_server import WSGIServer
@@ -27,6 +27,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from pdsim.core.slo import SloTable
+from pdsim.core.timeline import STAGES
 
 # Milliseconds on a GPU to tens of seconds on a loaded CPU: about four buckets per factor of ten.
 LATENCY_BUCKETS = (
@@ -49,6 +50,7 @@ class MetricsConfig:
     host: str = "127.0.0.1"
     port: int = 0  # 0 picks a free port; the process prints the address it bound
     instance: str = ""  # the `instance` label; empty means the process's gRPC address
+    otlp_endpoint: str | None = None  # tracing (pdsim.tracing): where spans go over OTLP/gRPC; None: no tracing
 
     def __post_init__(self) -> None:
         if not 0 <= self.port < 65536:
@@ -263,6 +265,17 @@ class RouterMetrics:
         self._running = Gauge(
             "pdsim_num_requests_running", "Requests the router is streaming", LABELS, registry=registry
         ).labels(*base)
+        stage = Histogram(
+            "pdsim_request_stage_seconds", "Completed requests' time in each stage (pdsim.core.timeline)",
+            (*LABELS, "stage"), registry=registry, buckets=LATENCY_BUCKETS,
+        )  # fmt: skip
+        self._stages = {name: stage.labels(*base, name) for name in STAGES}
+
+    def stages(self, seconds: Mapping[str, float]) -> None:
+        """A completed request's stage durations (a stage it did not pass is absent)."""
+        for name, value in seconds.items():
+            if name in self._stages:
+                self._stages[name].observe(max(0.0, value))
 
     def started(self, prompt_tokens: int) -> None:
         self._prompt_tokens.inc(prompt_tokens)

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import grpc
 
 from pdsim.core.errors import InvalidRequest, PdsimError
 from pdsim.core.topology import Role
-from pdsim.engine.request import Failure, PrefillOutput
+from pdsim.engine.request import Failure, PrefillOutput, Request
 from pdsim.kv.send import KvSender
 from pdsim.node.server import NodeServer
-from pdsim.node.service import EventStream, request_from_pb
+from pdsim.node.service import PREFILL_SPANS, EventStream, node_timing, request_from_pb
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.convert import finish_to_pb
 from pdsim.rpc.status import abort
+from pdsim.tracing import Stage, trace_metadata
 
 
 class PrefillService(pb_grpc.PrefillServicer):
@@ -27,6 +29,7 @@ class PrefillService(pb_grpc.PrefillServicer):
         request: pb.PrefillRequest,
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[pb.PrefillEvent]:
+        received = time.monotonic()
         node = self._node
         events = EventStream()
         try:
@@ -38,7 +41,7 @@ class PrefillService(pb_grpc.PrefillServicer):
             with node.in_flight.hold(engine_request.request_id):
                 node.built.engine.submit(engine_request)
                 try:
-                    async for event in self._prefill_and_push(engine_request.request_id, events, request, context):
+                    async for event in self._prefill_and_push(engine_request, received, events, request, context):
                         yield event
                 finally:
                     node.built.engine.abort(engine_request.request_id)  # frees the slot: pushed, failed or abandoned
@@ -47,25 +50,40 @@ class PrefillService(pb_grpc.PrefillServicer):
 
     async def _prefill_and_push(
         self,
-        request_id: str,
+        engine_request: Request,
+        received: float,
         events: EventStream,
         request: pb.PrefillRequest,
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[pb.PrefillEvent]:
+        trace = trace_metadata(context.invocation_metadata())
         event = await events.next()
         if isinstance(event, Failure):
             raise event.error
         assert isinstance(event, PrefillOutput), event
-        first = pb.FirstToken(token_id=event.first_token, finish_reason=finish_to_pb(event.finish_reason))
+        first = pb.FirstToken(
+            token_id=event.first_token,
+            finish_reason=finish_to_pb(event.finish_reason),
+            timing=node_timing(engine_request, received, self._node.tracing, trace, PREFILL_SPANS),
+        )
         yield pb.PrefillEvent(first_token=first)
         if event.finish_reason is not None:
             return
         delivery = await self._node.sender.push(
-            request_id, event.slot, event.num_tokens, list(request.kv_destinations), context.time_remaining()
+            engine_request.request_id,
+            event.slot,
+            event.num_tokens,
+            list(request.kv_destinations),
+            context.time_remaining(),
         )
         self._node.metrics.kv_transfer("sent", delivery.bytes, delivery.seconds)
+        pushed = time.monotonic()
+        self._node.tracing.stages([Stage("kv_push", pushed - delivery.seconds, pushed)], trace, kv_bytes=delivery.bytes)
         delivered = pb.KvDelivered(
-            destination=delivery.destination, bytes=delivery.bytes, transfer_seconds=delivery.seconds
+            destination=delivery.destination,
+            bytes=delivery.bytes,
+            transfer_seconds=delivery.seconds,
+            chunks=delivery.chunks,
         )
         yield pb.PrefillEvent(kv_delivered=delivered)
 

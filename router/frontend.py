@@ -38,11 +38,14 @@ from pdsim.core.requests import (
     validate_prompt_text,
     validate_request,
 )
+from pdsim.core.timeline import Timeline
 from pdsim.metrics import RouterMetrics
+from pdsim.tracing import RootSpan, Tracing
 from router.client_errors import ErrorScrubber
 from router.detokenizer import IncrementalDetokenizer, RouterTokenizer
 from router.modes import RoutedRequest, Tokens
 from router.stop_strings import StopStrings
+from router.timeline import RequestTimeline
 
 log = logging.getLogger(__name__)
 _P = ParamSpec("_P")
@@ -63,6 +66,7 @@ class Admitted:
     received: float  # time.perf_counter()
     stop: tuple[str, ...] = ()  # stop strings: the text ends before the first one it contains
     include_stop: bool = False  # keep the stop string, or a stop token's text, at the end of the text
+    root: RootSpan | None = None  # its trace's root span, when tracing is on
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,7 @@ class Piece:
     text: str
     finish_reason: FinishReason | None
     completion_tokens: int  # so far, this piece included
+    timeline: Timeline | None = None  # on the last piece
 
 
 class Frontend:
@@ -85,6 +90,7 @@ class Frontend:
         metrics: RouterMetrics,
         tokenizer_threads: Executor,
         scrubber: ErrorScrubber,
+        tracing: Tracing,
     ) -> None:
         """`tokenizer_threads` run tokenizing and templating (its owner shuts it down); `scrubber` makes the
         nodes' errors fit for clients."""
@@ -97,6 +103,7 @@ class Frontend:
         self._metrics = metrics
         self._threads = tokenizer_threads
         self._scrubber = scrubber
+        self._tracing = tracing
         self._streams: set[asyncio.Task[Any]] = set()  # the tasks streaming a request now
         self._waiting: set[asyncio.Task[Any]] = set()  # of those, the ones awaiting the nodes (not the client)
         self._cut: set[asyncio.Task[Any]] = set()  # of those, the ones `drain` ended
@@ -128,18 +135,23 @@ class Frontend:
             else:
                 validate_lengths(len(prompt), params, self.limits)  # before copying millions of ids
             # Checking every token id is a Python loop over up to a context's worth of them: off the loop too.
+            timeline = RequestTimeline(received)
             prompt_ids = await self.off_loop(self._tokenized, prompt, params, special_tokens)
+            timeline.tokenized()
         except InvalidRequest:
             self.rejected(request_class)
             raise
+        request_id = uuid.uuid4().hex  # nodes key requests on it, so it is always the router's: a client's may repeat
+        root = self._tracing.root("pdsim.request", received, request_id=request_id, prompt_tokens=len(prompt_ids))
         routed = RoutedRequest(
-            # Nodes key requests on this id, so it is always the router's own: a client's id may repeat.
-            request_id=uuid.uuid4().hex,
+            request_id=request_id,
             prompt_ids=prompt_ids,
             params=params,
             deadline=None if timeout is None else time.monotonic() + timeout,
+            timeline=timeline,
+            trace=root.metadata if root is not None else (),
         )
-        return Admitted(routed, request_class, received, tuple(stop), include_stop)
+        return Admitted(routed, request_class, received, tuple(stop), include_stop, root)
 
     def _tokenized(self, prompt: str | Sequence[int], params: SamplingParams, special_tokens: bool) -> list[int]:
         """The prompt's token ids, validated (on a tokenizer thread)."""
@@ -189,10 +201,12 @@ class Frontend:
                             finish = FinishReason.STOP
                         elif finish is not None:
                             text += stops.flush()
+                    timeline = None
                     if finish is not None:
                         finished = True
-                        self._completed(admitted, arrivals, tokens)
-                    yield Piece(chunk.token_ids, text, finish, tokens)
+                        timeline = admitted.routed.timeline.snapshot()
+                        self._completed(admitted, arrivals, tokens, timeline)
+                    yield Piece(chunk.token_ids, text, finish, tokens, timeline)
                     if finish is not None:
                         return  # the last piece; after a stop string, leaving here cancels the calls to the nodes
         except PdsimError as error:
@@ -216,6 +230,9 @@ class Frontend:
             raise
         finally:
             metrics.ended()
+            if admitted.root is not None:
+                self._tracing.stages(admitted.routed.timeline.router_stages(), admitted.root, time.perf_counter)
+                admitted.root.end("" if finished else "the request did not finish")
             if task is not None:
                 self._streams.discard(task)
                 self._cut.discard(task)
@@ -246,9 +263,10 @@ class Frontend:
         if self._cut:
             await asyncio.wait(self._cut, timeout=_CUT_SECONDS)
 
-    def _completed(self, admitted: Admitted, arrivals: list[float], tokens: int) -> None:
+    def _completed(self, admitted: Admitted, arrivals: list[float], tokens: int, timeline: Timeline) -> None:
         if not arrivals:
             return
+        self._metrics.stages(timeline.seconds)
         ttft = arrivals[0] - admitted.received
         e2el = arrivals[-1] - admitted.received
         itls = [b - a for a, b in pairwise(arrivals)]

@@ -27,8 +27,10 @@ from pdsim.core.requests import FinishReason, SamplingParams
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc.convert import finish_from_pb, sampling_to_pb
 from pdsim.rpc.status import error_from_rpc
+from pdsim.tracing import Metadata
 from router.nodes import NodeHandle, in_rotation
 from router.policies import RoutingPolicy
+from router.timeline import RequestTimeline
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,8 @@ class RoutedRequest:
     prompt_ids: list[int]
     params: SamplingParams
     deadline: float | None  # time.monotonic() of the client's deadline
+    timeline: RequestTimeline  # filled in as the request passes each hop
+    trace: Metadata = ()  # the request's trace context, sent with every node call
 
     def timeout(self) -> float | None:
         """What is left of the client's deadline, for the next downstream call."""
@@ -96,10 +100,13 @@ class ColocatedMode:
         refusals = _Refusals("worker")
         for worker in self._policy.rank(in_rotation(self._workers)):
             with worker.busy():
-                call = worker.worker.Generate(request.to_pb(), timeout=request.timeout())
+                request.timeline.calling(worker.name)
+                call = worker.worker.Generate(request.to_pb(), timeout=request.timeout(), metadata=request.trace)
                 produced = False
                 try:
                     async for chunk in call:
+                        if not produced:
+                            request.timeline.first_token(chunk.timing)
                         produced = True
                         yield Tokens(chunk.token_ids, finish_from_pb(chunk.finish_reason))
                     return
@@ -170,14 +177,19 @@ class DisaggregatedMode:
         with ranked[0].busy():
             for node in self._prefill_policy.rank(in_rotation(self._prefill)):
                 with node.busy():
-                    call = node.prefill.Prefill(prefill_request, timeout=request.timeout())
+                    request.timeline.calling(node.name)
+                    call = node.prefill.Prefill(prefill_request, timeout=request.timeout(), metadata=request.trace)
                     try:
                         async for event in call:
                             if event.HasField("first_token"):
                                 first = event.first_token
+                                request.timeline.first_token(first.timing)
                                 yield Tokens([first.token_id], finish_from_pb(first.finish_reason))
                             else:
                                 delivered = event.kv_delivered
+                                request.timeline.kv_delivered(
+                                    delivered.bytes, delivered.chunks, delivered.transfer_seconds
+                                )
                         break
                     except grpc.aio.AioRpcError as error:
                         if first is not None or error.code() not in _TRY_NEXT:
@@ -202,9 +214,14 @@ class DisaggregatedMode:
             request_id=request.request_id, first_token=first_token, sampling=sampling_to_pb(request.params)
         )
         with node.busy():
-            call = node.decode.Decode(decode_request, timeout=request.timeout())
+            request.timeline.decoding(node.name)
+            call = node.decode.Decode(decode_request, timeout=request.timeout(), metadata=request.trace)
+            first = True
             try:
                 async for chunk in call:
+                    if first and chunk.token_ids:
+                        request.timeline.second_token(chunk.timing)
+                        first = False
                     yield Tokens(chunk.token_ids, finish_from_pb(chunk.finish_reason))
             except grpc.aio.AioRpcError as error:
                 raise error_from_rpc(error, f"decode node {node.address}") from error

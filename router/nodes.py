@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 class NodeHandle:
     address: str
     channel: grpc.aio.Channel
+    name: str = ""  # what clients may see of it (a request's timeline): role and index, never the address
     inflight: int = 0  # this router's requests on the node now
     load: pb.LoadReport | None = None  # None until the first report (or after a failed poll)
     healthy: bool = True  # the last probe's answer; a node starts in rotation (the router checked it at start-up)
@@ -76,8 +77,10 @@ def in_rotation(nodes: Sequence[NodeHandle]) -> Sequence[NodeHandle]:
 
 
 class NodePool:
-    def __init__(self, addresses: tuple[str, ...]) -> None:
-        self.nodes = {a: NodeHandle(a, insecure_channel(a)) for a in addresses}
+    def __init__(self, addresses: tuple[str, ...], names: tuple[str, ...] = ()) -> None:
+        """`names`: one per address (default: node-0, node-1, ...)."""
+        names = names or tuple(f"node-{i}" for i in range(len(addresses)))
+        self.nodes = {a: NodeHandle(a, insecure_channel(a), name) for a, name in zip(addresses, names, strict=True)}
         self._probes: list[asyncio.Task[None]] = []
 
     def __getitem__(self, address: str) -> NodeHandle:

@@ -15,6 +15,7 @@ from pdsim.core.topology import Mode
 from pdsim.metrics import MetricsEndpoint, RouterMetrics, SeriesLabels
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.server import open_server, set_serving
+from pdsim.tracing import Tracing
 from router.client_errors import ErrorScrubber
 from router.config import RouterConfig
 from router.detokenizer import RouterTokenizer
@@ -38,6 +39,7 @@ class RouterServer:
         self._pool: NodePool | None = None  # channels belong to the event loop that start() runs on
         self._server: grpc.aio.Server | None = None
         self.metrics_endpoint = MetricsEndpoint(config.metrics)
+        self.tracing = Tracing("pdsim-router", config.metrics.otlp_endpoint)
         self._http: HttpFront | None = None
         self._health: health.aio.HealthServicer | None = None
         self._frontend: Frontend | None = None
@@ -60,14 +62,16 @@ class RouterServer:
 
     async def start(self) -> str:
         config = self.config
-        self._pool = NodePool(config.nodes)
+        expected_roles = {a: "colocated" for a in config.workers}
+        expected_roles |= {a: "prefill" for a in config.prefill} | {a: "decode" for a in config.decode}
+        # Named as `pdsim up` names them: role and place in the cluster's node list.
+        names = tuple(f"{expected_roles[a]}-{i}" for i, a in enumerate(config.nodes))
+        self._pool = NodePool(config.nodes, names)
         infos = await self.pool.fetch_info(config.connect_timeout)
         fingerprints = {info.model_fingerprint for info in infos.values()}
         if len(fingerprints) != 1:
             found = ", ".join(f"{a}={i.model_fingerprint} ({i.model_name})" for a, i in infos.items())
             raise ValueError(f"nodes serve different models: {found}")
-        expected_roles = {a: "colocated" for a in config.workers}
-        expected_roles |= {a: "prefill" for a in config.prefill} | {a: "decode" for a in config.decode}
         for address, role in expected_roles.items():
             if infos[address].role != role:
                 raise ValueError(f"{address} is a {infos[address].role} node, expected {role}")
@@ -98,7 +102,7 @@ class RouterServer:
         scrubber = ErrorScrubber.for_nodes(roles, paths=[info.model_path, str(tokenizer_dir)])
         # Both APIs serve through one Frontend: the same validation, routing, cancellation and metrics.
         frontend = self._frontend = Frontend(
-            mode, tokenizer, limits, info.default_max_tokens, metrics, self._tokenizer_threads, scrubber
+            mode, tokenizer, limits, info.default_max_tokens, metrics, self._tokenizer_threads, scrubber, self.tracing
         )
         add_router_service(RouterService(frontend), server)
         served_name = config.served_model_name or info.model_name
@@ -131,5 +135,6 @@ class RouterServer:
         if self._pool is not None:
             await self._pool.close()
         await asyncio.to_thread(self.metrics_endpoint.stop)  # its server polls for shutdown every 0.5 s
+        await asyncio.to_thread(self.tracing.shutdown)
         if self._tokenizer_threads is not None:
             self._tokenizer_threads.shutdown(wait=False, cancel_futures=True)

@@ -13,7 +13,7 @@ from google.protobuf.message import DecodeError
 from pdsim.core.errors import InvalidRequest, PdsimError
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
-from pdsim.rpc.convert import finish_to_pb, sampling_from_pb
+from pdsim.rpc.convert import finish_to_pb, sampling_from_pb, timeline_to_pb
 from pdsim.rpc.status import abort
 from router.frontend import Admitted, Frontend
 from router.nodes import NodePool
@@ -79,6 +79,8 @@ class RouterService(pb_grpc.RouterServicer):
                     if first:
                         response.request_id = request.request_id or admitted.routed.request_id
                         first = False
+                    if piece.timeline is not None:
+                        response.timeline.CopyFrom(timeline_to_pb(piece.timeline))
                     if piece.finish_reason is not None:
                         response.finish_reason = finish_to_pb(piece.finish_reason)
                         response.usage.CopyFrom(

@@ -6,7 +6,7 @@ import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apps.servers import SERVERS
 from colocated_node.service import ColocatedNodeServer
@@ -17,9 +17,13 @@ from pdsim.engine.config import EngineConfig
 from pdsim.models.spec import ModelSpec
 from pdsim.node.config import NodeConfig
 from pdsim.node.server import NodeServer
+from pdsim.tracing import Tracing
 from prefill_node.service import PrefillNodeServer
 from router.config import Policy, RouterConfig
 from router.server import RouterServer
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 
 @dataclass
@@ -59,9 +63,10 @@ async def cluster(
     policy: Policy = Policy.ROUND_ROBIN,
     slos: SloTable | None = None,
     http: bool = False,
+    span_exporter: SpanExporter | None = None,
     **router_options: Any,
 ) -> AsyncIterator[Cluster]:
-    """`router_options`: more `RouterConfig` fields (e.g. `api_key`)."""
+    """`router_options`: more `RouterConfig` fields (e.g. `api_key`); `span_exporter`: every server traces into it."""
     config = config or node_config()
     nodes: list[NodeServer] = []
     router: RouterServer | None = None
@@ -72,6 +77,8 @@ async def cluster(
             nodes += [SERVERS[Role.PREFILL](config) for _ in range(prefill)]
             nodes += [SERVERS[Role.DECODE](c) for c in (decode_configs or [config] * decode)]
         for node in nodes:
+            if span_exporter is not None:
+                node.tracing = Tracing(f"pdsim-{node.role.value}", exporter=span_exporter)
             await node.start()
         addresses = tuple(n.address for n in nodes)
         by_role = {role: tuple(n.address for n in nodes if n.role is role) for role in Role}
@@ -89,6 +96,8 @@ async def cluster(
             )
         )
         assert set(addresses) == set(router.config.nodes)
+        if span_exporter is not None:
+            router.tracing = Tracing("pdsim-router", exporter=span_exporter)
         await router.start()
         yield Cluster(
             router,

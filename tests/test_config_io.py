@@ -39,7 +39,9 @@ NODE = NodeConfig(
     default_max_tokens=33,
     kv_chunk_bytes=65536,
     kv_push_timeout=7.5,
-    metrics=MetricsConfig(enabled=False, host="0.0.0.0", port=9400, instance="decode-a"),
+    metrics=MetricsConfig(
+        enabled=False, host="0.0.0.0", port=9400, instance="decode-a", otlp_endpoint="127.0.0.1:4317"
+    ),
     drain_seconds=0.5,
 )
 ROUTER = RouterConfig(
@@ -59,7 +61,7 @@ ROUTER = RouterConfig(
     probe_timeout=0.75,
     request_timeout=42.0,
     slos=SloTable(Slo(1.5, 0.05, 9.0), {"chat": Slo(0.5, 0.02)}),
-    metrics=MetricsConfig(enabled=False, host="0.0.0.0", port=9500, instance="r"),
+    metrics=MetricsConfig(enabled=False, host="0.0.0.0", port=9500, instance="r", otlp_endpoint="collector:4317"),
     drain_seconds=3.0,
 )
 # The configs whose every field NODE and ROUTER change (a router needs a mode and nodes).

@@ -16,6 +16,7 @@ from pdsim.core.requests import ModelLimits, SamplingParams
 from pdsim.core.slo import SloTable
 from pdsim.metrics import MetricsConfig, MetricsEndpoint, RouterMetrics, SeriesLabels
 from pdsim.models.presets import ensure_preset
+from pdsim.tracing import Tracing
 from router.client_errors import ErrorScrubber
 from router.detokenizer import RouterTokenizer
 from router.frontend import Frontend
@@ -49,7 +50,7 @@ def test_a_megabyte_prompt_is_tokenized_while_the_event_loop_runs(models_dir: Pa
 
     async def scenario() -> None:
         with ThreadPoolExecutor(2) as threads:
-            frontend = Frontend(_NoNodes(), tokenizer, limits, 16, metrics, threads, ErrorScrubber({}))
+            frontend = Frontend(_NoNodes(), tokenizer, limits, 16, metrics, threads, ErrorScrubber({}), Tracing("r"))
             gaps: list[float] = []
             stop = asyncio.Event()
             ticker = asyncio.create_task(_ticks(gaps, stop))

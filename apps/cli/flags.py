@@ -120,6 +120,10 @@ def add_metrics_args(parser: argparse.ArgumentParser, defaults: MetricsConfig, o
     group.add_argument(
         "--no-metrics", dest="metrics_enabled", action="store_false", default=defaults.enabled, help="serve no /metrics"
     )
+    group.add_argument(
+        "--otlp-endpoint", default=defaults.otlp_endpoint, metavar="HOST:PORT",
+        help="send OpenTelemetry traces (a span per request stage) to this OTLP/gRPC collector; default: none",
+    )  # fmt: skip
     if one_process:
         group.add_argument("--metrics-port", type=int, default=defaults.port, help="0 picks a free port")
         group.add_argument("--instance", default=defaults.instance, help="the instance label (default: the address)")
@@ -132,6 +136,7 @@ def metrics_config_from(args: argparse.Namespace) -> MetricsConfig:
         host=args.metrics_host,
         port=getattr(args, "metrics_port", defaults.port),
         instance=getattr(args, "instance", defaults.instance),
+        otlp_endpoint=args.otlp_endpoint,
     )
 
 

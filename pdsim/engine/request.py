@@ -72,6 +72,7 @@ class Request:
     slot: int = -1
     deadline: float | None = None  # time.monotonic() after which the request is dropped
     queued_at: float = 0.0  # time.monotonic() when it was submitted to the engine
+    started_at: float = 0.0  # time.monotonic() when it left the queue for its first step
     staged: StagedKv | None = None
 
     def __post_init__(self) -> None:

@@ -79,6 +79,8 @@ class Scheduler(ABC):
     def _record_queue_time(self, requests: Sequence[Request]) -> None:
         now = time.monotonic()
         self._queue_seconds.extend(now - r.queued_at for r in requests)
+        for request in requests:
+            request.started_at = now
 
     @abstractmethod
     def schedule(self) -> Batch | None:

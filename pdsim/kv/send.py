@@ -35,6 +35,7 @@ class Delivery:
     destination: str
     bytes: int
     seconds: float
+    chunks: int
 
 
 class KvSender:
@@ -69,7 +70,7 @@ class KvSender:
                     raise error_from_rpc(error, f"decode node {destination} refused the KV") from error
                 refusals.append((destination, error))
                 continue
-            return Delivery(destination, header.total_bytes, time.perf_counter() - started)
+            return Delivery(destination, header.total_bytes, time.perf_counter() - started, header.num_chunks)
         reasons = "; ".join(f"{d}: {e.code().name} {e.details()}" for d, e in refusals)
         codes = {e.code() for _, e in refusals}
         if grpc.StatusCode.RESOURCE_EXHAUSTED in codes:

@@ -20,6 +20,7 @@ from pdsim.node.config import NodeConfig
 from pdsim.node.service import InFlight, NodeService
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.server import open_server, set_serving
+from pdsim.tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class NodeServer:
         self.in_flight = InFlight()
         self.metrics_endpoint = MetricsEndpoint(config.metrics)
         self._metrics: NodeMetrics | None = None
+        self.tracing = Tracing(f"pdsim-{self.role.value}", config.metrics.otlp_endpoint)
 
     @property
     def metrics(self) -> NodeMetrics:
@@ -83,6 +85,7 @@ class NodeServer:
         if self._built is not None:
             await asyncio.to_thread(self._built.engine.stop, _ENGINE_STOP_SECONDS)
         await asyncio.to_thread(self.metrics_endpoint.stop)  # its server polls for shutdown every 0.5 s
+        await asyncio.to_thread(self.tracing.shutdown)
 
     @property
     def endpoints(self) -> dict[str, str]:

@@ -20,6 +20,7 @@ from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.convert import finish_to_pb, sampling_from_pb
 from pdsim.rpc.status import abort
+from pdsim.tracing import Metadata, Stage, Tracing, trace_metadata
 
 
 class EventStream:
@@ -120,14 +121,43 @@ class NodeService(pb_grpc.NodeServicer):
         )
 
 
+# Span names, by role: a first token's three stages (see `node_timing`), then every step the request ran.
+SpanNames = tuple[str, str, str, str]
+PREFILL_SPANS: SpanNames = ("node_receive", "queue", "prefill", "generate")
+DECODE_SPANS: SpanNames = ("decode_receive", "decode_queue", "first_decode_step", "decode")
+
+
+def node_timing(
+    request: Request, received: float, tracing: Tracing, trace: Metadata, names: SpanNames
+) -> dict[str, float]:
+    """The node's stages up to now, for a request's first token: from the call's arrival (`received`,
+    time.monotonic()) to the engine, the engine's queue, and its steps up to this token; also recorded as spans
+    `names` of the request's trace."""
+    now = time.monotonic()
+    queued = max(received, request.queued_at)
+    started = max(queued, request.started_at or now)
+    tracing.stages(
+        [Stage(names[0], received, queued), Stage(names[1], queued, started), Stage(names[2], started, now)],
+        trace,
+        request_id=request.request_id,
+    )
+    return {"receive": queued - received, "queue": started - queued, "compute": now - started}
+
+
 async def stream_tokens(
     events: EventStream,
     engine: Engine,
-    request_id: str,
+    request: Request,
+    received: float,
     context: grpc.aio.ServicerContext,
+    tracing: Tracing,
+    names: SpanNames,
 ) -> AsyncIterator[pb.TokenChunk]:
-    """Relay a request's tokens; if the stream ends early (the client went away), the engine forgets it."""
+    """Relay a request's tokens, the first with the node's timing (see `node_timing`); if the stream ends early
+    (the client went away), the engine forgets it."""
     finished = False
+    first = True
+    trace = trace_metadata(context.invocation_metadata())
     try:
         while not finished:
             event = await events.next()
@@ -136,7 +166,11 @@ async def stream_tokens(
                 await abort(context, event.error)
             assert isinstance(event, TokenOutput), event
             finished = event.finish_reason is not None
-            yield pb.TokenChunk(token_ids=[event.token], finish_reason=finish_to_pb(event.finish_reason))
+            timing = node_timing(request, received, tracing, trace, names) if first else None
+            first = False
+            yield pb.TokenChunk(token_ids=[event.token], finish_reason=finish_to_pb(event.finish_reason), timing=timing)
     finally:
         if not finished:
-            engine.abort(request_id)
+            engine.abort(request.request_id)
+        if request.started_at:  # the steps it ran on this node, its first token's stages aside
+            tracing.stages([Stage(names[3], request.started_at, time.monotonic())], trace)

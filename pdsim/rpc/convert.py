@@ -5,6 +5,7 @@ The KV wire frames have their own home, `pdsim.kv.frames`."""
 from __future__ import annotations
 
 from pdsim.core.requests import DEFAULT_MAX_TOKENS, FinishReason, SamplingParams
+from pdsim.core.timeline import Timeline
 from pdsim.rpc import pdsim_pb2 as pb
 
 _FINISH_TO_PB = {None: pb.FINISH_REASON_UNSPECIFIED, FinishReason.STOP: pb.FINISH_REASON_STOP,
@@ -48,3 +49,16 @@ def finish_to_pb(reason: FinishReason | None) -> pb.FinishReason:
 
 def finish_from_pb(value: pb.FinishReason) -> FinishReason | None:
     return _FINISH_FROM_PB[value]
+
+
+def timeline_to_pb(timeline: Timeline) -> pb.Timeline:
+    return pb.Timeline(
+        seconds=dict(timeline.seconds),
+        nodes=list(timeline.nodes),
+        kv_bytes=timeline.kv_bytes,
+        kv_chunks=timeline.kv_chunks,
+    )
+
+
+def timeline_from_pb(msg: pb.Timeline) -> Timeline:
+    return Timeline(dict(msg.seconds), tuple(msg.nodes), msg.kv_bytes, msg.kv_chunks)

@@ -26,7 +26,7 @@ from router.frontend import Admitted, Frontend, Piece
 from router.http.chat_template import ChatTemplate
 from router.http.errors import HttpError, http_error, model_not_found
 from router.http.openai_schema import REQUEST_FIELDS, Options, parse_chat, parse_completion
-from router.http.responses import DONE, ChatShape, Shape, TextShape, Usage, sse_event
+from router.http.responses import DONE, ChatShape, Shape, TextShape, Usage, sse_event, with_timeline
 
 log = logging.getLogger(__name__)
 
@@ -242,21 +242,22 @@ class HttpFront:
         async with contextlib.aclosing(self._frontend.stream(admitted)) as pieces:
             try:
                 if not options.stream:
-                    return await self._whole(admitted, pieces, shape)
+                    return await self._whole(admitted, pieces, shape, options.timeline)
                 first = await anext(pieces)  # a refusal before any token still gets its own HTTP status
             except PdsimError as error:
                 raise http_error(error, REQUEST_FIELDS, rename) from error
-            return await self._events(request, admitted, first, pieces, shape, options.include_usage)
+            return await self._events(request, admitted, first, pieces, shape, options)
 
     @staticmethod
-    async def _whole(admitted: Admitted, pieces: AsyncIterator[Piece], shape: Shape) -> web.Response:
+    async def _whole(admitted: Admitted, pieces: AsyncIterator[Piece], shape: Shape, timeline: bool) -> web.Response:
         texts: list[str] = []
         last: Piece | None = None
         async for last in pieces:
             texts.append(last.text)
         assert last is not None and last.finish_reason is not None, "a stream ends with a finish reason"
         usage = Usage(len(admitted.routed.prompt_ids), last.completion_tokens)
-        return web.json_response(shape.whole("".join(texts), last.finish_reason, usage))
+        body = shape.whole("".join(texts), last.finish_reason, usage)
+        return web.json_response(with_timeline(body, last.timeline) if timeline else body)
 
     @staticmethod
     async def _events(
@@ -265,7 +266,7 @@ class HttpFront:
         first: Piece,
         pieces: AsyncIterator[Piece],
         shape: Shape,
-        include_usage: bool,
+        options: Options,
     ) -> web.StreamResponse:
         headers = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         response = web.StreamResponse(headers=headers)
@@ -278,9 +279,10 @@ class HttpFront:
             while piece is not None:
                 last = piece
                 if piece.text or piece.finish_reason is not None:  # no empty chunks mid-character
-                    await response.write(sse_event(shape.chunk(piece.text, piece.finish_reason)))
+                    chunk = shape.chunk(piece.text, piece.finish_reason)
+                    await response.write(sse_event(with_timeline(chunk, piece.timeline) if options.timeline else chunk))
                 piece = await anext(pieces, None)
-            if include_usage:
+            if options.include_usage:
                 usage = Usage(len(admitted.routed.prompt_ids), last.completion_tokens)
                 await response.write(sse_event(shape.usage_chunk(usage)))
         except PdsimError as error:  # the status line is gone: the error travels as an event, as vLLM sends it

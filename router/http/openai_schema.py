@@ -36,6 +36,7 @@ class Options:
     stream: bool = False
     include_usage: bool = False
     request_class: str = ""  # pdsim's extension: the SLO class the router's metrics count it under
+    timeline: bool = False  # pdsim's extension (`pdsim_timeline`): the last chunk carries the request's timeline
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +165,7 @@ def _options(body: _Body, default_max_tokens: int, max_tokens_names: tuple[str, 
         stream=body.boolean("stream"),
         include_usage=bool(include_usage),
         request_class=body.string("request_class") or "",
+        timeline=body.boolean("pdsim_timeline"),
     )
 
 
@@ -234,5 +236,5 @@ def _text_part(where: str, part: object) -> str:
 REQUEST_FIELDS = frozenset(
     {"model", "prompt", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "seed"}
     | {"stop", "stream", "stream_options", "ignore_eos", "request_class", "min_p", "min_tokens", "stop_token_ids"}
-    | {"include_stop_str_in_output", *_UNSUPPORTED, *HARMLESS_FIELDS}
+    | {"include_stop_str_in_output", "pdsim_timeline", *_UNSUPPORTED, *HARMLESS_FIELDS}
 )

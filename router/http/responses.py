@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pdsim.core.requests import FinishReason
+from pdsim.core.timeline import Timeline
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +96,15 @@ class ChatShape(Shape):
     @staticmethod
     def _delta_of(delta: dict[str, str], finish: FinishReason | None) -> dict[str, Any]:
         return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": _reason(finish)}
+
+
+def with_timeline(body: dict[str, Any], timeline: Timeline | None) -> dict[str, Any]:
+    """`body` with pdsim's extension object: `{"pdsim": {"timeline": ...}}` (when there is a timeline)."""
+    if timeline is None:
+        return body
+    shown: dict[str, Any] = {"seconds": dict(timeline.seconds), "nodes": list(timeline.nodes)}
+    shown |= {"kv_bytes": timeline.kv_bytes, "kv_chunks": timeline.kv_chunks} if timeline.kv_bytes else {}
+    return body | {"pdsim": {"timeline": shown}}
 
 
 def sse_event(data: dict[str, Any] | str) -> bytes:
