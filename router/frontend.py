@@ -134,8 +134,8 @@ class Frontend:
                 validate_prompt_text(prompt, self.limits, self.tokenizer.max_token_bytes)  # before any tokenizing
             else:
                 validate_lengths(len(prompt), params, self.limits)  # before copying millions of ids
-            # Checking every token id is a Python loop over up to a context's worth of them: off the loop too.
             timeline = RequestTimeline(received)
+            # Checking every token id is a Python loop over up to a context's worth of them: off the loop too.
             prompt_ids = await self.off_loop(self._tokenized, prompt, params, special_tokens)
             timeline.tokenized()
         except InvalidRequest:
