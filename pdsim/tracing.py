@@ -91,8 +91,9 @@ class Tracing:
 
     def stages(self, stages: Sequence[Stage], parent: Metadata | RootSpan | None, clock: Clock = time.monotonic,
                **attributes: str | int) -> None:  # fmt: skip
-        """Record finished stages as spans under `parent` (a root span, or the metadata a call arrived with)."""
-        if self._tracer is None or parent is None:
+        """Record finished stages as spans under `parent` (a root span, or the metadata a call arrived with). A call
+        that carried no trace context records nothing: its caller does not trace, and orphan spans help no one."""
+        if self._tracer is None or not parent:
             return
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 

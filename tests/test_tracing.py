@@ -8,7 +8,7 @@ import asyncio
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from pdsim.core.topology import Mode
-from pdsim.tracing import Tracing
+from pdsim.tracing import Stage, Tracing
 from tests.cluster import cluster
 from tests.test_timeline import _generate
 
@@ -64,3 +64,7 @@ def test_colocated_traces_and_no_exporter_means_no_tracing() -> None:
     asyncio.run(scenario())
     off = Tracing("pdsim-router")
     assert not off.enabled and off.root("pdsim.request", 0.0) is None
+    # A node that traces, called without a trace context (its router does not trace), records nothing.
+    exporter.clear()
+    Tracing("pdsim-decode", exporter=exporter).stages([Stage("decode", 1.0, 2.0)], ())
+    assert exporter.get_finished_spans() == ()
