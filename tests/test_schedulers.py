@@ -11,7 +11,7 @@ from pdsim.core.kv_layout import KvLayout
 from pdsim.core.requests import FinishReason, SamplingParams
 from pdsim.engine.config import EngineConfig, SchedulePolicy
 from pdsim.engine.kv_store import SlotKvStore
-from pdsim.engine.model_runner import StepInput
+from pdsim.engine.model_runner import StepInput, StepOutput
 from pdsim.engine.request import EngineEvent, Phase, Request, TokenOutput
 from pdsim.engine.running_batch import RunningBatch
 from pdsim.engine.schedulers import ColocatedScheduler, take_prefill_batch
@@ -27,12 +27,12 @@ class ScriptedRunner:
         self.kv = store
         self.steps: list[tuple[str, list[int]]] = []
 
-    def run(self, step: StepInput) -> list[int]:
+    def run(self, step: StepInput) -> StepOutput:
         if step.chunks:
             self.steps.append(("prefill", [r.slot for r in step.chunks]))
         if step.decodes:
             self.steps.append(("decode", [r.position for r in step.decodes]))
-        return [7] * (len(step.decodes) + sum(c.sampling is not None for c in step.chunks))
+        return StepOutput([7] * (len(step.decodes) + sum(c.sampling is not None for c in step.chunks)))
 
 
 def _request(name: str, prompt_len: int, max_tokens: int, events: list[tuple[str, EngineEvent]]) -> Request:
@@ -49,7 +49,7 @@ def _step(scheduler: ColocatedScheduler, runner: ScriptedRunner) -> Phase | None
     batch = scheduler.schedule()
     if batch is None:
         return None
-    scheduler.postprocess(batch, runner.run(batch.step_input()))
+    scheduler.postprocess(batch, runner.run(batch.step_input()).tokens)
     return batch.phase
 
 
