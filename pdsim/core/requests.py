@@ -51,6 +51,15 @@ class SamplingParams:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenLogprobs:
+    """A sampled token's logprob and the `k` likeliest tokens with theirs, likeliest first (torch-free: the
+    router carries it too)."""
+
+    logprob: float
+    top: tuple[tuple[int, float], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ModelLimits:
     """The facts about a model that decide whether a request can run on it."""
 

@@ -13,9 +13,10 @@ from typing import Protocol
 
 import torch
 
+from pdsim.core.requests import TokenLogprobs
 from pdsim.engine.attention import KvStep, Segment
 from pdsim.engine.kv_store import SlotKvStore
-from pdsim.engine.sampler import NO_RULES, SamplingRow, TokenLogprobs, TokenRules, sample, token_logprobs
+from pdsim.engine.sampler import NO_RULES, SamplingRow, TokenRules, sample, token_logprobs
 
 
 @dataclass(frozen=True, slots=True)

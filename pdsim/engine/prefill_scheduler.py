@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pdsim.core.errors import PdsimError
+from pdsim.core.requests import TokenLogprobs
 from pdsim.engine.batch import Batch, Chunk
 from pdsim.engine.config import EngineConfig
 from pdsim.engine.kv_store import SlotKvStore
 from pdsim.engine.request import PrefillOutput, Request, finish_reason
-from pdsim.engine.sampler import TokenLogprobs
 from pdsim.engine.schedulers import LoadSnapshot, Scheduler
 
 

@@ -14,8 +14,7 @@ from typing import Protocol
 import torch
 
 from pdsim.core.errors import PdsimError
-from pdsim.core.requests import FinishReason, SamplingParams
-from pdsim.engine.sampler import TokenLogprobs
+from pdsim.core.requests import FinishReason, SamplingParams, TokenLogprobs
 
 
 class Phase(Enum):

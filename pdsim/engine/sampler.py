@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from pdsim.core.requests import SamplingParams
+from pdsim.core.requests import SamplingParams, TokenLogprobs
 
 _MASK64 = (1 << 64) - 1
 
@@ -51,14 +51,6 @@ def sample(logits: torch.Tensor, rows: Sequence[SamplingRow], rules: TokenRules 
         if not row.params.greedy:
             tokens[i] = _sample_row(logits[i], row)
     return tokens
-
-
-@dataclass(frozen=True, slots=True)
-class TokenLogprobs:
-    """A sampled token's logprob and the `k` likeliest tokens with theirs, likeliest first."""
-
-    logprob: float
-    top: tuple[tuple[int, float], ...]
 
 
 def token_logprobs(

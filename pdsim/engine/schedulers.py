@@ -16,12 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pdsim.core.errors import DeadlineExceeded, PdsimError
+from pdsim.core.requests import TokenLogprobs
 from pdsim.engine.batch import Batch, Chunk
 from pdsim.engine.config import EngineConfig, SchedulePolicy
 from pdsim.engine.kv_store import SlotKvStore
 from pdsim.engine.request import Failure, Request, TokenOutput, finish_reason
 from pdsim.engine.running_batch import RunningBatch
-from pdsim.engine.sampler import TokenLogprobs
 
 
 @dataclass(frozen=True, slots=True)
