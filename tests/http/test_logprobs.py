@@ -8,12 +8,16 @@ import json
 from typing import Any
 
 import aiohttp
+import grpc
 import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
 from pdsim.core.topology import Mode
 from pdsim.models.presets import ensure_preset
+from pdsim.rpc import pdsim_pb2 as pb
+from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
+from pdsim.rpc.server import insecure_channel
 from tests.cluster import Cluster, cluster
 from tests.http.helpers import MODEL, post
 
@@ -92,5 +96,19 @@ def test_logprobs_match_the_model(mode: Mode, reference: tuple[list[int], list[t
             ]
             assert [e["logprob"] for e in got] == pytest.approx([e["logprob"] for e in content])
             assert all(e["top_logprobs"] == [] for e in got)
+
+            # The gRPC API: SamplingParams.logprobs in, one GenerateResponse.logprobs entry per token out.
+            async with insecure_channel(c.address) as channel:
+                stub = pb_grpc.RouterStub(channel)
+                sampling = pb.SamplingParams(max_tokens=STEPS, ignore_eos=True, logprobs=2)
+                request = pb.GenerateRequest(token_ids=pb.TokenIds(ids=PROMPT), sampling=sampling)
+                entries = [e async for r in stub.Generate(request) for e in r.logprobs]
+                assert [e.logprob for e in entries] == pytest.approx(lp["token_logprobs"], abs=1e-5)
+                assert [(e.top_ids[0], len(e.top_ids)) for e in entries] == [(t, 2) for t in tokens]
+                sampling.logprobs = 21
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    _ = [r async for r in stub.Generate(pb.GenerateRequest(text="x", sampling=sampling))]
+                assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+                assert "logprobs must be in [0, 20]" in str(refused.value.details())
 
     asyncio.run(scenario())
