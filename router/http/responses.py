@@ -122,8 +122,8 @@ class TextShape(Shape):
         return {
             "tokens": [e.token for e in logprobs],
             "token_logprobs": [_finite(e.logprob) for e in logprobs],
-            # logprobs=0 lists no alternatives: an empty object per token (the sampled token's logprob is above)
-            "top_logprobs": [{t: _finite(v) for t, v in e.top} for e in logprobs],
+            # As OpenAI and vLLM: the k likeliest and always the sampled token (up to k+1; logprobs=0 gives just it)
+            "top_logprobs": [{t: _finite(v) for t, v in e.top} | {e.token: _finite(e.logprob)} for e in logprobs],
             "text_offset": offsets,
         }
 

@@ -68,10 +68,13 @@ def test_logprobs_match_the_model(mode: Mode, reference: tuple[list[int], list[t
                 assert list(top.values()) == pytest.approx(want, abs=1e-3)
             assert lp["text_offset"][0] == 0 and lp["text_offset"] == sorted(lp["text_offset"])
 
-            # logprobs 0: the sampled token's logprob, no alternatives (as vLLM); no logprobs: null.
+            # logprobs 0: the sampled token's logprob, and it alone in top_logprobs (as OpenAI and vLLM; not null).
             status, zero = await post(c, "/completions", BODY | {"logprobs": 0})
-            assert zero["choices"][0]["logprobs"]["token_logprobs"] == pytest.approx(lp["token_logprobs"])
-            assert zero["choices"][0]["logprobs"]["top_logprobs"] == [{}] * STEPS
+            zero_lp = zero["choices"][0]["logprobs"]
+            assert zero_lp["token_logprobs"] == pytest.approx(lp["token_logprobs"])
+            assert zero_lp["top_logprobs"] == [
+                {t: v} for t, v in zip(zero_lp["tokens"], zero_lp["token_logprobs"], strict=True)
+            ]
             status, plain = await post(c, "/completions", BODY)
             assert plain["choices"][0]["logprobs"] is None
 
