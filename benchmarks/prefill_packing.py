@@ -62,7 +62,7 @@ def main() -> None:
     rows = [PrefillRow(slot, prompt, GREEDY) for slot, prompt in enumerate(prompts)]
     sides: dict[str, Callable[[], list[int]]] = {
         "padded": lambda: padded_prefill(bare, prompts),
-        "packed": lambda: runner.run(StepInput.prefill(rows)),
+        "packed": lambda: runner.run(StepInput.prefill(rows)).tokens,
     }
     device = runner.kv.keys[0].device
     times: dict[str, list[float]] = {name: [] for name in sides}

@@ -15,7 +15,7 @@ from pdsim.node.server import NodeServer
 from pdsim.node.service import PREFILL_SPANS, EventStream, node_timing, request_from_pb
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
-from pdsim.rpc.convert import finish_to_pb
+from pdsim.rpc.convert import finish_to_pb, logprobs_to_pb
 from pdsim.rpc.status import abort
 from pdsim.tracing import Stage, trace_metadata
 
@@ -66,6 +66,8 @@ class PrefillService(pb_grpc.PrefillServicer):
             finish_reason=finish_to_pb(event.finish_reason),
             timing=node_timing(engine_request, received, self._node.tracing, trace, PREFILL_SPANS),
         )
+        if event.logprobs is not None:
+            first.logprobs.CopyFrom(logprobs_to_pb(event.logprobs))
         yield pb.PrefillEvent(first_token=first)
         if event.finish_reason is not None:
             return

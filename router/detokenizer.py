@@ -38,6 +38,10 @@ class RouterTokenizer:
     def decode(self, ids: Sequence[int]) -> str:
         return str(self._tokenizer.decode(list(ids), skip_special_tokens=True))
 
+    def token_text(self, token_id: int) -> str:
+        """One token's own text, special tokens included (how logprobs name a token)."""
+        return str(self._tokenizer.decode([token_id], skip_special_tokens=False))
+
 
 class IncrementalDetokenizer:
     """Decodes a growing token list, returning only the new, complete text each time."""

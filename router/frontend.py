@@ -33,6 +33,7 @@ from pdsim.core.requests import (
     FinishReason,
     ModelLimits,
     SamplingParams,
+    TokenLogprobs,
     max_prompt_bytes,
     validate_lengths,
     validate_prompt_text,
@@ -78,6 +79,7 @@ class Piece:
     finish_reason: FinishReason | None
     completion_tokens: int  # so far, this piece included
     timeline: Timeline | None = None  # on the last piece
+    logprobs: Sequence[TokenLogprobs] = ()  # one per token id, when the request asked for logprobs
 
 
 class Frontend:
@@ -206,7 +208,7 @@ class Frontend:
                         finished = True
                         timeline = admitted.routed.timeline.snapshot()
                         self._completed(admitted, arrivals, tokens, timeline)
-                    yield Piece(chunk.token_ids, text, finish, tokens, timeline)
+                    yield Piece(chunk.token_ids, text, finish, tokens, timeline, chunk.logprobs)
                     if finish is not None:
                         return  # the last piece; after a stop string, leaving here cancels the calls to the nodes
         except PdsimError as error:

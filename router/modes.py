@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import grpc
 
 from pdsim.core.errors import PdsimError, ResourceExhausted, Unavailable
-from pdsim.core.requests import FinishReason, SamplingParams
+from pdsim.core.requests import FinishReason, SamplingParams, TokenLogprobs
 from pdsim.rpc import pdsim_pb2 as pb
-from pdsim.rpc.convert import finish_from_pb, sampling_to_pb
+from pdsim.rpc.convert import finish_from_pb, logprobs_from_pb, sampling_to_pb
 from pdsim.rpc.status import error_from_rpc
 from pdsim.tracing import Metadata
 from router.nodes import NodeHandle, in_rotation
@@ -44,6 +44,7 @@ _TRY_NEXT = {grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE, gr
 class Tokens:
     token_ids: Sequence[int]
     finish_reason: FinishReason | None
+    logprobs: Sequence[TokenLogprobs] = ()  # one per token, when the request asked for logprobs
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +109,7 @@ class ColocatedMode:
                         if not produced:
                             request.timeline.first_token(chunk.timing)
                         produced = True
-                        yield Tokens(chunk.token_ids, finish_from_pb(chunk.finish_reason))
+                        yield _tokens(chunk)
                     return
                 except grpc.aio.AioRpcError as error:
                     if produced or error.code() not in _TRY_NEXT:
@@ -184,7 +185,8 @@ class DisaggregatedMode:
                             if event.HasField("first_token"):
                                 first = event.first_token
                                 request.timeline.first_token(first.timing)
-                                yield Tokens([first.token_id], finish_from_pb(first.finish_reason))
+                                logprobs = [logprobs_from_pb(first.logprobs)] if first.HasField("logprobs") else []
+                                yield Tokens([first.token_id], finish_from_pb(first.finish_reason), logprobs)
                             else:
                                 delivered = event.kv_delivered
                                 request.timeline.kv_delivered(
@@ -222,8 +224,12 @@ class DisaggregatedMode:
                     if first and chunk.token_ids:
                         request.timeline.second_token(chunk.timing)
                         first = False
-                    yield Tokens(chunk.token_ids, finish_from_pb(chunk.finish_reason))
+                    yield _tokens(chunk)
             except grpc.aio.AioRpcError as error:
                 raise error_from_rpc(error, f"decode node {node.address}") from error
             finally:
                 call.cancel()
+
+
+def _tokens(chunk: pb.TokenChunk) -> Tokens:
+    return Tokens(chunk.token_ids, finish_from_pb(chunk.finish_reason), [logprobs_from_pb(m) for m in chunk.logprobs])

@@ -13,7 +13,7 @@ from google.protobuf.message import DecodeError
 from pdsim.core.errors import InvalidRequest, PdsimError
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
-from pdsim.rpc.convert import finish_to_pb, sampling_from_pb, timeline_to_pb
+from pdsim.rpc.convert import finish_to_pb, logprobs_to_pb, sampling_from_pb, timeline_to_pb
 from pdsim.rpc.status import abort
 from router.frontend import Admitted, Frontend
 from router.nodes import NodePool
@@ -76,6 +76,7 @@ class RouterService(pb_grpc.RouterServicer):
             async with contextlib.aclosing(self._frontend.stream(admitted)) as pieces:
                 async for piece in pieces:
                     response = pb.GenerateResponse(token_ids=piece.token_ids, text=piece.text)
+                    response.logprobs.extend(logprobs_to_pb(lp) for lp in piece.logprobs)
                     if first:
                         response.request_id = request.request_id or admitted.routed.request_id
                         first = False

@@ -18,7 +18,7 @@ from pdsim.core.requests import SamplingParams
 from pdsim.engine.batch import Batch
 from pdsim.engine.build import build_runner, load_engine_model
 from pdsim.engine.config import EngineConfig, SchedulePolicy
-from pdsim.engine.model_runner import HfModelRunner, PrefillRow, StepInput
+from pdsim.engine.model_runner import DecodeRow, HfModelRunner, PrefillRow, StepInput
 from pdsim.engine.prefill_scheduler import PrefillScheduler
 from pdsim.engine.request import EngineEvent, Phase, PrefillOutput, Request, TokenOutput
 from pdsim.engine.sampler import SamplingRow
@@ -86,7 +86,7 @@ def _serve(runner: HfModelRunner, config: EngineConfig) -> Served:
         if batch is None:
             continue
         running_before = len(scheduler.running)
-        scheduler.postprocess(batch, runner.run(batch.step_input()))
+        scheduler.postprocess(batch, runner.run(batch.step_input()).tokens)
         finished = running_before + sum(c.last for c in batch.chunks) - len(scheduler.running)
         served.moved_partial_prompt |= finished > 0 and bool(scheduler.running.prefilling)
         served.batches.append(batch)
@@ -134,7 +134,7 @@ def test_a_packed_prefill_of_very_different_lengths(runner: HfModelRunner) -> No
     model = AutoModelForCausalLM.from_pretrained(ensure_preset("tiny"), dtype=torch.float32).eval()  # type: ignore[no-untyped-call]
     # generate() applies the preset's generation config (its suppressed tokens), as pdsim's sampler does.
     want = [int(model.generate(torch.tensor([p]), max_new_tokens=1, do_sample=False)[0, -1]) for p in prompts]
-    got = runner.run(StepInput.prefill([PrefillRow(slot, p, GREEDY) for slot, p in enumerate(prompts)]))
+    got = runner.run(StepInput.prefill([PrefillRow(slot, p, GREEDY) for slot, p in enumerate(prompts)])).tokens
     assert got == want
 
 
@@ -152,7 +152,7 @@ def test_prefill_node_chunks_prompts_over_its_budget(budget: int, runner: HfMode
     steps = []
     while (batch := scheduler.schedule()) is not None:
         assert batch.prefill_tokens <= budget
-        scheduler.postprocess(batch, runner.run(batch.step_input()))
+        scheduler.postprocess(batch, runner.run(batch.step_input()).tokens)
         steps.append(batch)
     assert len(steps) == -(-sum(len(p) for p in prompts) // budget)  # every step full but the last
     for i, prompt in enumerate(prompts):
@@ -166,3 +166,36 @@ def test_prefill_node_chunks_prompts_over_its_budget(budget: int, runner: HfMode
     for i in range(len(prompts)):
         scheduler.release(str(i))
     assert scheduler.load().kv_bytes_held == 0 and sorted(scheduler.free_slots) == list(range(SLOTS))
+
+
+def test_logprobs_are_the_models_log_softmax(runner: HfModelRunner) -> None:
+    """Packed prefill then a decode step: each asking row's logprobs are `log_softmax(model(...).logits)`
+    (raw logits, fp32), the top list sorted with the greedy token first; a row that did not ask gets none."""
+    prompts = [p for p, n in zip(_prompts(), PROMPT_LENS, strict=True) if n in (17, 5)]
+    model = AutoModelForCausalLM.from_pretrained(ensure_preset("tiny"), dtype=torch.float32).eval()  # type: ignore[no-untyped-call]
+    suppressed = list(model.generation_config.suppress_tokens or [])
+    assert suppressed, "the tiny preset suppresses some tokens: the check below needs them"
+    asking = [SamplingRow(SamplingParams(logprobs=4), 0, 0), SamplingRow(SamplingParams(logprobs=0), 0, 0)]
+    first = runner.run(StepInput.prefill([PrefillRow(s, p, asking[s]) for s, p in enumerate(prompts)]))
+    assert first.logprobs is not None
+    rows = [DecodeRow(first.tokens[s], len(p), SamplingRow(asking[s].params, 0, 1)) for s, p in enumerate(prompts)]
+    second = runner.run(StepInput.decode(rows))
+    assert second.logprobs is not None
+    for step, output in ((0, first), (1, second)):
+        assert output.logprobs is not None
+        for s, prompt in enumerate(prompts):
+            ids = prompt + first.tokens[s : s + 1] * step
+            with torch.no_grad():
+                want = torch.log_softmax(model(torch.tensor([ids])).logits[0, -1].float(), dim=-1)
+            want[suppressed] = float("-inf")  # never sampled, so never listed
+            entry = output.logprobs[s]
+            assert entry is not None
+            assert abs(entry.logprob - want[output.tokens[s]].item()) < 1e-4
+            k = asking[s].params.logprobs or 0
+            assert len(entry.top) == k
+            if k:
+                assert entry.top[0][0] == output.tokens[s]  # greedy: the sampled token is the likeliest
+                assert [t for t, _ in entry.top] == torch.topk(want, k).indices.tolist()
+                assert all(abs(v - want[t].item()) < 1e-4 for t, v in entry.top)
+    plain = runner.run(StepInput.prefill([PrefillRow(0, prompts[0], GREEDY)]))
+    assert plain.logprobs is None  # nobody asked: nothing computed

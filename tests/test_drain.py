@@ -17,7 +17,7 @@ import grpc
 
 from colocated_node.service import ColocatedNodeServer
 from pdsim.core.topology import Mode
-from pdsim.engine.model_runner import ModelRunner, StepInput
+from pdsim.engine.model_runner import ModelRunner, StepInput, StepOutput
 from pdsim.node.server import NodeServer
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
@@ -36,7 +36,7 @@ class _Slowed:
         self._runner = runner
         self.kv = runner.kv
 
-    def run(self, step: StepInput) -> list[int]:
+    def run(self, step: StepInput) -> StepOutput:
         time.sleep(STEP_SECONDS)
         return self._runner.run(step)
 

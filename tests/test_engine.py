@@ -12,7 +12,7 @@ from pdsim.core.requests import SamplingParams
 from pdsim.engine.config import EngineConfig
 from pdsim.engine.engine import Engine
 from pdsim.engine.kv_store import SlotKvStore
-from pdsim.engine.model_runner import StepInput
+from pdsim.engine.model_runner import StepInput, StepOutput
 from pdsim.engine.request import EngineEvent, Failure, Request, TokenOutput
 from pdsim.engine.schedulers import ColocatedScheduler
 
@@ -27,11 +27,11 @@ class GatedRunner:
         self.gate = threading.Event()
         self.entered = threading.Event()
 
-    def run(self, step: StepInput) -> list[int]:
+    def run(self, step: StepInput) -> StepOutput:
         if step.chunks:
             self.entered.set()
             self.gate.wait(10)
-        return [7] * (len(step.decodes) + sum(c.sampling is not None for c in step.chunks))
+        return StepOutput([7] * (len(step.decodes) + sum(c.sampling is not None for c in step.chunks)))
 
 
 def _engine(max_waiting: int) -> tuple[Engine, GatedRunner, ColocatedScheduler]:

@@ -57,3 +57,41 @@ def test_min_p_1_is_greedy() -> None:
     logits = _logits()
     params = SamplingParams(temperature=50.0, min_p=1.0)
     assert sample(logits, [SamplingRow(params, seed=s, index=s) for s in range(4)]) == logits.argmax(-1).tolist()
+
+
+def test_logprobs_are_the_raw_log_softmax_and_only_for_rows_that_ask() -> None:
+    from pdsim.engine.sampler import token_logprobs
+
+    logits = _logits()
+    rows = [
+        SamplingRow(SamplingParams(logprobs=3), 0, 0),
+        SamplingRow(SamplingParams(), 0, 0),
+        SamplingRow(SamplingParams(temperature=5.0, top_k=2, logprobs=0), 0, 0),
+        SamplingRow(SamplingParams(logprobs=5), 0, 0),
+    ]
+    tokens = sample(logits, rows)
+    got = token_logprobs(logits, rows, tokens)
+    expected = torch.log_softmax(logits, dim=-1)  # before temperature and top-k: the model's distribution
+    assert got[1] is None
+    for i, k in ((0, 3), (2, 0), (3, 5)):
+        entry = got[i]
+        assert entry is not None
+        assert abs(entry.logprob - expected[i, tokens[i]].item()) < 1e-5
+        assert len(entry.top) == k
+        assert [t for t, _ in entry.top] == torch.topk(expected[i], k).indices.tolist()
+        assert [v for _, v in entry.top] == sorted((v for _, v in entry.top), reverse=True)
+    for i in (0, 3):  # greedy: the sampled token is the likeliest
+        entry = got[i]
+        assert entry is not None and entry.top[0] == (tokens[i], entry.logprob)
+
+
+def test_suppressed_tokens_are_never_listed() -> None:
+    from pdsim.engine.sampler import token_logprobs
+
+    logits = _logits()[:1]
+    best = int(logits.argmax())
+    rules = TokenRules(suppress=frozenset({best}))
+    rows = [SamplingRow(SamplingParams(logprobs=10), 0, 0)]
+    tokens = sample(logits, rows, rules)
+    entry = token_logprobs(logits, rows, tokens, rules)[0]
+    assert entry is not None and best not in [t for t, _ in entry.top] and tokens[0] == entry.top[0][0]

@@ -11,7 +11,7 @@ from pdsim.core.kv_layout import KvLayout
 from pdsim.core.requests import FinishReason, SamplingParams
 from pdsim.engine.config import EngineConfig, SchedulePolicy
 from pdsim.engine.kv_store import SlotKvStore
-from pdsim.engine.model_runner import StepInput
+from pdsim.engine.model_runner import StepInput, StepOutput
 from pdsim.engine.request import EngineEvent, Phase, Request, TokenOutput
 from pdsim.engine.running_batch import RunningBatch
 from pdsim.engine.schedulers import ColocatedScheduler, take_prefill_batch
@@ -23,16 +23,17 @@ EOS = 99
 class ScriptedRunner:
     """Token 7 for every row; records what each step was asked to run."""
 
-    def __init__(self, store: SlotKvStore) -> None:
+    def __init__(self, store: SlotKvStore, token: int = 7) -> None:
         self.kv = store
+        self.token = token
         self.steps: list[tuple[str, list[int]]] = []
 
-    def run(self, step: StepInput) -> list[int]:
+    def run(self, step: StepInput) -> StepOutput:
         if step.chunks:
             self.steps.append(("prefill", [r.slot for r in step.chunks]))
         if step.decodes:
             self.steps.append(("decode", [r.position for r in step.decodes]))
-        return [7] * (len(step.decodes) + sum(c.sampling is not None for c in step.chunks))
+        return StepOutput([self.token] * (len(step.decodes) + sum(c.sampling is not None for c in step.chunks)))
 
 
 def _request(name: str, prompt_len: int, max_tokens: int, events: list[tuple[str, EngineEvent]]) -> Request:
@@ -49,7 +50,7 @@ def _step(scheduler: ColocatedScheduler, runner: ScriptedRunner) -> Phase | None
     batch = scheduler.schedule()
     if batch is None:
         return None
-    scheduler.postprocess(batch, runner.run(batch.step_input()))
+    scheduler.postprocess(batch, runner.run(batch.step_input()).tokens)
     return batch.phase
 
 
@@ -170,3 +171,22 @@ def test_prompts_part_way_through_prefill_stay_right_after_the_decodes_with_thei
     assert [(r.request_id, r.slot) for r in batch.prefilling] == [("p1", 1), ("p2", 2)]
     assert [float(store.keys[0][slot, 0, 3, 0]) for slot in range(3)] == [2.0, 4.0, 5.0]
     assert batch.free_slots == 2 and batch.kv_tokens() == 12
+
+
+def test_ignore_eos_keeps_generating_past_eos() -> None:
+    """The scripted model emits EOS every step: a request ends at its first token, unless it ignores EOS."""
+    events: list[tuple[str, EngineEvent]] = []
+    scheduler, runner = _scheduler(SchedulePolicy.PREFILL_FIRST)
+    eos_runner = ScriptedRunner(runner.kv, token=EOS)
+    scheduler.add(_request("plain", 3, 5, events))
+    ignoring = SamplingParams(max_tokens=5, ignore_eos=True)
+    scheduler.add(Request("ignoring", ignoring, 0, lambda e: events.append(("ignoring", e)), prompt_ids=[1, 1, 1]))
+    while _step(scheduler, eos_runner) is not None:
+        pass
+    outputs = {name: [e for n, e in events if n == name] for name in ("plain", "ignoring")}
+    assert all(isinstance(e, TokenOutput) for e in outputs["plain"] + outputs["ignoring"])
+    assert [(e.token, e.finish_reason) for e in outputs["plain"] if isinstance(e, TokenOutput)] == [
+        (EOS, FinishReason.STOP)
+    ]
+    reasons = [e.finish_reason for e in outputs["ignoring"] if isinstance(e, TokenOutput)]
+    assert reasons == [None] * 4 + [FinishReason.LENGTH]  # past EOS, up to max_tokens

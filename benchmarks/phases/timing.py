@@ -146,10 +146,10 @@ class PhaseTimer:
         self._check_fits(batch, length)
         prompts = torch.randint(0, self.shape.vocab, (batch, length), generator=self._tokens).tolist()
         rows = [PrefillRow(slot, prompt, GREEDY) for slot, prompt in enumerate(prompts)]
-        return timed(lambda: self.runner.run(StepInput.prefill(rows)), self._device)
+        return timed(lambda: self.runner.run(StepInput.prefill(rows)).tokens, self._device)
 
     def _timed_decode(self, rows: list[DecodeRow]) -> tuple[list[int], float]:
-        return timed(lambda: self.runner.run(StepInput.decode(rows)), self._device)
+        return timed(lambda: self.runner.run(StepInput.decode(rows)).tokens, self._device)
 
     def _check_fits(self, batch: int, tokens: int) -> None:
         kv = self.runner.kv

@@ -21,6 +21,7 @@ MAX_TEMPERATURE = 1000.0  # far past uniform sampling; also keeps the value fini
 MAX_TOP_K = 2**31 - 1  # int32 on the wire
 MAX_SEED = 2**64 - 1  # uint64 on the wire
 MAX_STOP_TOKEN_IDS = 64  # bounds the per-step masking and the wire message
+MAX_LOGPROBS = 20  # alternatives per token a request may ask for (OpenAI's top_logprobs bound)
 
 
 class FinishReason(Enum):
@@ -41,10 +42,21 @@ class SamplingParams:
     min_p: float = 0.0  # drop tokens less likely than min_p x the likeliest one; 0 disables it
     min_tokens: int = 0  # EOS and stop_token_ids cannot be sampled before this many tokens
     stop_token_ids: tuple[int, ...] = ()  # generation stops (finish reason stop) after any of these
+    # None: no logprobs (the sampler computes none); k: each token's logprob and its k likeliest alternatives
+    logprobs: int | None = None
 
     @property
     def greedy(self) -> bool:
         return self.temperature < GREEDY_TEMPERATURE
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLogprobs:
+    """A sampled token's logprob and the `k` likeliest tokens with theirs, likeliest first (torch-free: the
+    router carries it too)."""
+
+    logprob: float
+    top: tuple[tuple[int, float], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +112,8 @@ def validate_sampling(params: SamplingParams) -> None:
         raise InvalidRequest(f"min_tokens must be in [0, max_tokens={params.max_tokens}], got {params.min_tokens}")
     if len(params.stop_token_ids) > MAX_STOP_TOKEN_IDS:
         raise InvalidRequest(f"stop_token_ids holds {len(params.stop_token_ids)} ids; at most {MAX_STOP_TOKEN_IDS}")
+    if params.logprobs is not None and not 0 <= params.logprobs <= MAX_LOGPROBS:
+        raise InvalidRequest(f"logprobs must be in [0, {MAX_LOGPROBS}], got {params.logprobs}")
     if params.seed is not None and not 0 <= params.seed <= MAX_SEED:
         raise InvalidRequest(f"seed must be in [0, 2**64), got {params.seed}")
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from pdsim.core.errors import PdsimError, ResourceExhausted, Unavailable
 from pdsim.engine.batch import Batch
-from pdsim.engine.model_runner import ModelRunner
+from pdsim.engine.model_runner import ModelRunner, StepOutput
 from pdsim.engine.request import Request
 from pdsim.engine.schedulers import LoadSnapshot, Scheduler
 from pdsim.engine.step_stats import Observers, StepClock, StepObserver, StepStats
@@ -108,14 +108,14 @@ class Engine:
 
     def _step(self, batch: Batch) -> None:
         clock = StepClock()
-        tokens = self._run(batch)
-        if tokens is not None:
+        output = self._run(batch)
+        if output is not None:
             clock.stop()
-            self.scheduler.postprocess(batch, tokens)
+            self.scheduler.postprocess(batch, output.tokens, output.logprobs)
             self.steps += 1
             self._observers.notify(batch, clock, self.scheduler)
 
-    def _run(self, batch: Batch) -> list[int] | None:
+    def _run(self, batch: Batch) -> StepOutput | None:
         """The step's tokens, or None when the step failed and its requests were failed with it."""
         try:
             return self.runner.run(batch.step_input())

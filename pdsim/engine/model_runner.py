@@ -13,9 +13,10 @@ from typing import Protocol
 
 import torch
 
+from pdsim.core.requests import TokenLogprobs
 from pdsim.engine.attention import KvStep, Segment
 from pdsim.engine.kv_store import SlotKvStore
-from pdsim.engine.sampler import NO_RULES, SamplingRow, TokenRules, sample
+from pdsim.engine.sampler import NO_RULES, SamplingRow, TokenRules, sample, token_logprobs
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +50,18 @@ class StepInput:
         return cls(decodes=rows)
 
 
+@dataclass(frozen=True, slots=True)
+class StepOutput:
+    """One token per sampled row; `logprobs` (same order) only when some row asked for them."""
+
+    tokens: list[int]
+    logprobs: list[TokenLogprobs | None] | None = None
+
+
 class ModelRunner(Protocol):
     kv: SlotKvStore
 
-    def run(self, step: StepInput) -> list[int]:
+    def run(self, step: StepInput) -> StepOutput:
         """Write every new token's KV into its slot; return one token per decode row, then one per chunk
         that has `sampling` (the chunk that ends its prompt)."""
         ...
@@ -69,19 +78,19 @@ class HfModelRunner:
         self._head: torch.nn.Module = model.get_output_embeddings()  # type: ignore[operator]
 
     @torch.inference_mode()
-    def run(self, step: StepInput) -> list[int]:
+    def run(self, step: StepInput) -> StepOutput:
         if not step.chunks:
             return self._decode(step.decodes)
         return self._packed(step)
 
-    def _decode(self, rows: Sequence[DecodeRow]) -> list[int]:
+    def _decode(self, rows: Sequence[DecodeRow]) -> StepOutput:
         """A decode-only step keeps the `[B, 1]` layout: one token per row, nothing to pack."""
         step = self._decode_step(rows)
         ids = torch.tensor([[r.input_token] for r in rows], dtype=torch.long)
         hidden = self._forward(ids, torch.tensor([[r.position] for r in rows]), step)
-        return sample(self._head(hidden[:, -1]), [r.sampling for r in rows], self._rules)
+        return self._sample(self._head(hidden[:, -1]), [r.sampling for r in rows])
 
-    def _packed(self, step: StepInput) -> list[int]:
+    def _packed(self, step: StepInput) -> StepOutput:
         """Decode rows and prompt chunks as one `[1, tokens]` sequence with no padding."""
         ids = [r.input_token for r in step.decodes]
         positions = [r.position for r in step.decodes]
@@ -98,7 +107,13 @@ class HfModelRunner:
         kv_step = KvStep(self.kv, base.decodes, base.positions, base.kv_len, base.mask, tuple(segments))
         hidden = self._forward(torch.tensor([ids]), torch.tensor([positions]), kv_step)
         rows = [r.sampling for r in step.decodes] + [c.sampling for c in step.chunks if c.sampling is not None]
-        return sample(self._head(hidden[0, self._tensor(sampled)]), rows, self._rules)
+        return self._sample(self._head(hidden[0, self._tensor(sampled)]), rows)
+
+    def _sample(self, logits: torch.Tensor, rows: Sequence[SamplingRow]) -> StepOutput:
+        tokens = sample(logits, rows, self._rules)
+        if all(r.params.logprobs is None for r in rows):
+            return StepOutput(tokens)
+        return StepOutput(tokens, token_logprobs(logits, rows, tokens, self._rules))
 
     def _decode_step(self, rows: Sequence[DecodeRow]) -> KvStep:
         row_positions = [r.position for r in rows]

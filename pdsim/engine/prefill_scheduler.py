@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pdsim.core.errors import PdsimError
+from pdsim.core.requests import TokenLogprobs
 from pdsim.engine.batch import Batch, Chunk
 from pdsim.engine.config import EngineConfig
 from pdsim.engine.kv_store import SlotKvStore
@@ -43,12 +44,14 @@ class PrefillScheduler(Scheduler):
             budget -= chunks[-1].length
         return Batch(chunks=chunks) if chunks else None
 
-    def postprocess(self, batch: Batch, tokens: Sequence[int]) -> None:
+    def postprocess(
+        self, batch: Batch, tokens: Sequence[int], logprobs: Sequence[TokenLogprobs | None] | None = None
+    ) -> None:
         for chunk in batch.chunks:
             chunk.request.num_cached = chunk.start + chunk.length
         last = batch.chunks[-1]
         self.partial = None if last.last else last.request
-        for request, token in zip(batch.sampled, tokens, strict=True):
+        for request, token, token_logprobs in zip(batch.sampled, tokens, logprobs or [None] * len(tokens), strict=True):
             request.output_ids.append(token)
             reason = finish_reason(request, self.eos_token_ids, self.max_context)
             if reason is None:
@@ -57,7 +60,7 @@ class PrefillScheduler(Scheduler):
             else:
                 self._free(request)
                 slot = -1
-            request.emit(PrefillOutput(token, reason, slot, request.prompt_len))
+            request.emit(PrefillOutput(token, reason, slot, request.prompt_len, token_logprobs))
 
     def requests(self) -> list[Request]:
         partial = [self.partial] if self.partial is not None else []

@@ -14,7 +14,7 @@ from typing import Protocol
 import torch
 
 from pdsim.core.errors import PdsimError
-from pdsim.core.requests import FinishReason, SamplingParams
+from pdsim.core.requests import FinishReason, SamplingParams, TokenLogprobs
 
 
 class Phase(Enum):
@@ -29,6 +29,7 @@ class TokenOutput:
 
     token: int
     finish_reason: FinishReason | None
+    logprobs: TokenLogprobs | None = None  # when the request asked for them
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,7 @@ class PrefillOutput:
     finish_reason: FinishReason | None
     slot: int  # -1 when generation ended at the first token and the KV was freed at once
     num_tokens: int
+    logprobs: TokenLogprobs | None = None  # the first token's, when the request asked for them
 
 
 @dataclass(frozen=True, slots=True)

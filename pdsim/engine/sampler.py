@@ -3,6 +3,11 @@
 Before either, the model's suppressed tokens (`generation_config.suppress_tokens`, as `model.generate` honours
 them) are masked, and so are EOS and a request's stop tokens until it has `min_tokens` tokens.
 
+`token_logprobs` reports, for the rows that asked, each sampled token's logprob and the k likeliest tokens'.
+They are of the model's own distribution (log-softmax of the raw logits, before temperature, top-k/top-p/min-p
+and min_tokens masking, as vLLM reports them by default), except that suppressed tokens, which are never
+sampled, are -inf and so never listed. Rows that did not ask cost nothing.
+
 Sampling is a pure function of (logits, params, token index): a seeded request draws its i-th token from a
 generator seeded with (seed, i), so it samples the same tokens whichever node or batch computes each step.
 """
@@ -14,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from pdsim.core.requests import SamplingParams
+from pdsim.core.requests import SamplingParams, TokenLogprobs
 
 _MASK64 = (1 << 64) - 1
 
@@ -46,6 +51,28 @@ def sample(logits: torch.Tensor, rows: Sequence[SamplingRow], rules: TokenRules 
         if not row.params.greedy:
             tokens[i] = _sample_row(logits[i], row)
     return tokens
+
+
+def token_logprobs(
+    logits: torch.Tensor, rows: Sequence[SamplingRow], tokens: Sequence[int], rules: TokenRules = NO_RULES
+) -> list[TokenLogprobs | None]:
+    """One entry per row: None where the row's request did not ask for logprobs."""
+    wanted = [i for i, row in enumerate(rows) if row.params.logprobs is not None]
+    out: list[TokenLogprobs | None] = [None] * len(rows)
+    if not wanted:
+        return out
+    index = torch.tensor(wanted, device=logits.device)
+    logp = torch.log_softmax(logits.index_select(0, index).float(), dim=-1)
+    if rules.suppress:
+        logp[:, sorted(rules.suppress)] = float("-inf")
+    k = max(rows[i].params.logprobs or 0 for i in wanted)
+    top_values, top_ids = torch.topk(logp, k, dim=-1) if k else (logp[:, :0], logp[:, :0].long())
+    chosen = logp.gather(1, torch.tensor([[tokens[i]] for i in wanted], device=logits.device))
+    values, ids, picked = top_values.cpu().tolist(), top_ids.cpu().tolist(), chosen[:, 0].cpu().tolist()
+    for j, i in enumerate(wanted):
+        own = rows[i].params.logprobs or 0
+        out[i] = TokenLogprobs(picked[j], tuple(zip(ids[j][:own], values[j][:own], strict=True)))
+    return out
 
 
 def _sample_row(logits: torch.Tensor, row: SamplingRow) -> int:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pdsim.core.errors import DeadlineExceeded, PdsimError
+from pdsim.core.requests import TokenLogprobs
 from pdsim.engine.batch import Batch, Chunk
 from pdsim.engine.config import EngineConfig, SchedulePolicy
 from pdsim.engine.kv_store import SlotKvStore
@@ -87,8 +88,10 @@ class Scheduler(ABC):
         """The next batch to run, or None when there is nothing to run now."""
 
     @abstractmethod
-    def postprocess(self, batch: Batch, tokens: Sequence[int]) -> None:
-        """Apply one step's tokens: emit them, finish requests, free their KV."""
+    def postprocess(
+        self, batch: Batch, tokens: Sequence[int], logprobs: Sequence[TokenLogprobs | None] | None = None
+    ) -> None:
+        """Apply one step's tokens (and their logprobs, where asked): emit them, finish requests, free their KV."""
 
     @abstractmethod
     def abort(self, request_id: str) -> None:
@@ -133,11 +136,11 @@ class Scheduler(ABC):
                 return request
         return None
 
-    def _append_token(self, request: Request, token: int) -> bool:
+    def _append_token(self, request: Request, token: int, logprobs: TokenLogprobs | None = None) -> bool:
         """Record and emit a token; True when the request has finished."""
         request.output_ids.append(token)
         reason = finish_reason(request, self.eos_token_ids, self.max_context)
-        request.emit(TokenOutput(token, reason))
+        request.emit(TokenOutput(token, reason, logprobs))
         return reason is not None
 
 
@@ -150,7 +153,9 @@ class _DecodingScheduler(Scheduler):
         super().__init__(store, config, eos_token_ids, max_context)
         self.running = RunningBatch(store)
 
-    def postprocess(self, batch: Batch, tokens: Sequence[int]) -> None:
+    def postprocess(
+        self, batch: Batch, tokens: Sequence[int], logprobs: Sequence[TokenLogprobs | None] | None = None
+    ) -> None:
         # Count every row's new KV before anyone leaves: leaving moves another row's tokens.
         for request in batch.decodes:
             request.num_cached += 1
@@ -158,11 +163,13 @@ class _DecodingScheduler(Scheduler):
             chunk.request.num_cached = chunk.start + chunk.length
             if chunk.last:
                 self.running.join(chunk.request)
-        self._apply(batch.sampled, tokens)
+        self._apply(batch.sampled, tokens, logprobs or [None] * len(tokens))
 
-    def _apply(self, requests: Sequence[Request], tokens: Sequence[int]) -> None:
-        for request, token in zip(requests, tokens, strict=True):
-            if self._append_token(request, token):
+    def _apply(
+        self, requests: Sequence[Request], tokens: Sequence[int], logprobs: Sequence[TokenLogprobs | None]
+    ) -> None:
+        for request, token, token_logprobs in zip(requests, tokens, logprobs, strict=True):
+            if self._append_token(request, token, token_logprobs):
                 self.running.leave(request)
 
     def requests(self) -> list[Request]:

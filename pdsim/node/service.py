@@ -18,7 +18,7 @@ from pdsim.engine.schedulers import LoadSnapshot
 from pdsim.models.loading import ModelInfo
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
-from pdsim.rpc.convert import finish_to_pb, sampling_from_pb
+from pdsim.rpc.convert import finish_to_pb, logprobs_to_pb, sampling_from_pb
 from pdsim.rpc.status import abort
 from pdsim.tracing import Metadata, Stage, Tracing, trace_metadata
 
@@ -168,7 +168,12 @@ async def stream_tokens(
             finished = event.finish_reason is not None
             timing = node_timing(request, received, tracing, trace, names) if first else None
             first = False
-            yield pb.TokenChunk(token_ids=[event.token], finish_reason=finish_to_pb(event.finish_reason), timing=timing)
+            chunk = pb.TokenChunk(
+                token_ids=[event.token], finish_reason=finish_to_pb(event.finish_reason), timing=timing
+            )
+            if event.logprobs is not None:
+                chunk.logprobs.append(logprobs_to_pb(event.logprobs))
+            yield chunk
     finally:
         if not finished:
             engine.abort(request.request_id)

@@ -4,7 +4,7 @@ The KV wire frames have their own home, `pdsim.kv.frames`."""
 
 from __future__ import annotations
 
-from pdsim.core.requests import DEFAULT_MAX_TOKENS, FinishReason, SamplingParams
+from pdsim.core.requests import DEFAULT_MAX_TOKENS, FinishReason, SamplingParams, TokenLogprobs
 from pdsim.core.timeline import Timeline
 from pdsim.rpc import pdsim_pb2 as pb
 
@@ -24,6 +24,7 @@ def sampling_from_pb(msg: pb.SamplingParams, default_max_tokens: int = DEFAULT_M
         min_p=msg.min_p,
         min_tokens=msg.min_tokens,
         stop_token_ids=tuple(msg.stop_token_ids),
+        logprobs=msg.logprobs if msg.HasField("logprobs") else None,
     )
 
 
@@ -40,7 +41,19 @@ def sampling_to_pb(params: SamplingParams) -> pb.SamplingParams:
     )
     if params.seed is not None:
         msg.seed = params.seed
+    if params.logprobs is not None:
+        msg.logprobs = params.logprobs
     return msg
+
+
+def logprobs_to_pb(value: TokenLogprobs) -> pb.TokenLogprobs:
+    return pb.TokenLogprobs(
+        logprob=value.logprob, top_ids=[t for t, _ in value.top], top_logprobs=[v for _, v in value.top]
+    )
+
+
+def logprobs_from_pb(msg: pb.TokenLogprobs) -> TokenLogprobs:
+    return TokenLogprobs(msg.logprob, tuple(zip(msg.top_ids, msg.top_logprobs, strict=True)))
 
 
 def finish_to_pb(reason: FinishReason | None) -> pb.FinishReason:

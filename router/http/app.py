@@ -26,7 +26,17 @@ from router.frontend import Admitted, Frontend, Piece
 from router.http.chat_template import ChatTemplate
 from router.http.errors import HttpError, http_error, model_not_found
 from router.http.openai_schema import REQUEST_FIELDS, Options, parse_chat, parse_completion
-from router.http.responses import DONE, ChatShape, Shape, TextShape, Usage, sse_event, with_timeline
+from router.http.responses import (
+    DONE,
+    ChatShape,
+    Shape,
+    ShownLogprobs,
+    TextShape,
+    Usage,
+    shown_logprobs,
+    sse_event,
+    with_timeline,
+)
 
 log = logging.getLogger(__name__)
 
@@ -242,21 +252,33 @@ class HttpFront:
         async with contextlib.aclosing(self._frontend.stream(admitted)) as pieces:
             try:
                 if not options.stream:
-                    return await self._whole(admitted, pieces, shape, options.timeline)
+                    return await self._whole(admitted, pieces, shape, options.timeline, self._token_text)
                 first = await anext(pieces)  # a refusal before any token still gets its own HTTP status
             except PdsimError as error:
                 raise http_error(error, REQUEST_FIELDS, rename) from error
-            return await self._events(request, admitted, first, pieces, shape, options)
+            return await self._events(request, admitted, first, pieces, shape, options, self._token_text)
+
+    def _token_text(self, token_id: int) -> str:
+        return self._frontend.tokenizer.token_text(token_id)
 
     @staticmethod
-    async def _whole(admitted: Admitted, pieces: AsyncIterator[Piece], shape: Shape, timeline: bool) -> web.Response:
+    async def _whole(
+        admitted: Admitted,
+        pieces: AsyncIterator[Piece],
+        shape: Shape,
+        timeline: bool,
+        text_of: Callable[[int], str],
+    ) -> web.Response:
         texts: list[str] = []
+        shown: list[ShownLogprobs] | None = [] if admitted.routed.params.logprobs is not None else None
         last: Piece | None = None
         async for last in pieces:
             texts.append(last.text)
+            if shown is not None:
+                shown += shown_logprobs(last.token_ids, last.logprobs, text_of)
         assert last is not None and last.finish_reason is not None, "a stream ends with a finish reason"
         usage = Usage(len(admitted.routed.prompt_ids), last.completion_tokens)
-        body = shape.whole("".join(texts), last.finish_reason, usage)
+        body = shape.whole("".join(texts), last.finish_reason, usage, shown)
         return web.json_response(with_timeline(body, last.timeline) if timeline else body)
 
     @staticmethod
@@ -267,18 +289,25 @@ class HttpFront:
         pieces: AsyncIterator[Piece],
         shape: Shape,
         options: Options,
+        text_of: Callable[[int], str],
     ) -> web.StreamResponse:
         headers = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         response = web.StreamResponse(headers=headers)
         await response.prepare(request)
         last = first
+        asked = admitted.routed.params.logprobs is not None
         try:
             for chunk in shape.opening():
                 await response.write(sse_event(chunk))
             piece: Piece | None = first
             while piece is not None:
                 last = piece
-                if piece.text or piece.finish_reason is not None:  # no empty chunks mid-character
+                if asked:  # every token's logprobs, even those whose text is still mid-character
+                    chunk = shape.chunk(
+                        piece.text, piece.finish_reason, shown_logprobs(piece.token_ids, piece.logprobs, text_of)
+                    )
+                    await response.write(sse_event(with_timeline(chunk, piece.timeline) if options.timeline else chunk))
+                elif piece.text or piece.finish_reason is not None:  # no empty chunks mid-character
                     chunk = shape.chunk(piece.text, piece.finish_reason)
                     await response.write(sse_event(with_timeline(chunk, piece.timeline) if options.timeline else chunk))
                 piece = await anext(pieces, None)

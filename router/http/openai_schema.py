@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pdsim.core.errors import InvalidRequest
-from pdsim.core.requests import SamplingParams, validate_text
+from pdsim.core.requests import MAX_LOGPROBS, SamplingParams, validate_text
 
 MAX_STOP_STRINGS = 16
 MAX_STOP_CHARS = 256
@@ -65,8 +65,6 @@ _UNSUPPORTED: dict[str, tuple[Callable[[Any], bool], str]] = {
     "best_of": (lambda v: v == 1, "best_of must be 1: pdsim returns one choice per request"),
     "echo": (lambda v: v is False, "echo is not supported"),
     "suffix": (lambda v: v == "", "suffix is not supported"),
-    "logprobs": (lambda v: v is False, "logprobs are not supported yet"),
-    "top_logprobs": (lambda v: v == 0, "top_logprobs are not supported yet"),
     "presence_penalty": (lambda v: v == 0, "presence_penalty is not supported (only 0)"),
     "frequency_penalty": (lambda v: v == 0, "frequency_penalty is not supported (only 0)"),
     "repetition_penalty": (lambda v: v == 1, "repetition_penalty is not supported (only 1)"),
@@ -125,7 +123,9 @@ class _Body:
                 raise InvalidRequest(f"{message}, got {value!r}")
 
 
-def _options(body: _Body, default_max_tokens: int, max_tokens_names: tuple[str, ...]) -> Options:
+def _options(
+    body: _Body, default_max_tokens: int, max_tokens_names: tuple[str, ...], logprobs: int | None = None
+) -> Options:
     body.refuse_unsupported(REQUEST_FIELDS)
     max_tokens = next((v for v in map(body.integer, max_tokens_names) if v is not None), None)
     temperature = body.number("temperature")
@@ -156,6 +156,7 @@ def _options(body: _Body, default_max_tokens: int, max_tokens_names: tuple[str, 
         min_p=body.number("min_p") or 0.0,
         min_tokens=body.integer("min_tokens") or 0,
         stop_token_ids=tuple(body.get("stop_token_ids", lambda v: _is_list_of(v, int), "a list of token ids") or ()),
+        logprobs=logprobs,
     )
     return Options(
         model=body.string("model"),
@@ -187,7 +188,12 @@ def parse_completion(raw: object, default_max_tokens: int) -> CompletionRequest:
         raise InvalidRequest("prompt must be a string or a list of token ids")
     if isinstance(prompt, str):
         validate_text("prompt", prompt)
-    return CompletionRequest(prompt, _options(body, default_max_tokens, ("max_tokens",)))
+    if body.raw.get("top_logprobs") is not None:
+        raise InvalidRequest("top_logprobs is a chat completions field: /v1/completions takes logprobs=k")
+    logprobs = body.integer("logprobs")  # k alternatives per token; 0 gives the sampled token's logprob only
+    if logprobs is not None and not 0 <= logprobs <= MAX_LOGPROBS:
+        raise InvalidRequest(f"logprobs must be in [0, {MAX_LOGPROBS}], got {logprobs}")
+    return CompletionRequest(prompt, _options(body, default_max_tokens, ("max_tokens",), logprobs))
 
 
 def parse_chat(raw: object, default_max_tokens: int) -> ChatRequest:
@@ -199,7 +205,14 @@ def parse_chat(raw: object, default_max_tokens: int) -> ChatRequest:
     if not isinstance(messages, list) or not messages:
         raise InvalidRequest("messages must be a non-empty list")
     parsed = [_message(i, m) for i, m in enumerate(messages)]
-    return ChatRequest(parsed, _options(body, default_max_tokens, ("max_completion_tokens", "max_tokens")))
+    top = body.integer("top_logprobs")
+    if top is not None and not body.boolean("logprobs"):
+        raise InvalidRequest(f"top_logprobs needs logprobs: true, got top_logprobs={top}")
+    if top is not None and not 0 <= top <= MAX_LOGPROBS:
+        raise InvalidRequest(f"top_logprobs must be in [0, {MAX_LOGPROBS}], got {top}")
+    logprobs = (top or 0) if body.boolean("logprobs") else None
+    names = ("max_completion_tokens", "max_tokens")
+    return ChatRequest(parsed, _options(body, default_max_tokens, names, logprobs))
 
 
 def _message(index: int, message: object) -> Message:
@@ -236,5 +249,5 @@ def _text_part(where: str, part: object) -> str:
 REQUEST_FIELDS = frozenset(
     {"model", "prompt", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "seed"}
     | {"stop", "stream", "stream_options", "ignore_eos", "request_class", "min_p", "min_tokens", "stop_token_ids"}
-    | {"include_stop_str_in_output", "pdsim_timeline", *_UNSUPPORTED, *HARMLESS_FIELDS}
+    | {"include_stop_str_in_output", "pdsim_timeline", "logprobs", "top_logprobs", *_UNSUPPORTED, *HARMLESS_FIELDS}
 )

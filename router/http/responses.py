@@ -7,11 +7,13 @@ response of one request share an id, a creation time and a model name.
 from __future__ import annotations
 
 import json
+import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pdsim.core.requests import FinishReason
+from pdsim.core.requests import FinishReason, TokenLogprobs
 from pdsim.core.timeline import Timeline
 
 
@@ -23,6 +25,29 @@ class Usage:
     def to_json(self) -> dict[str, int]:
         total = self.prompt_tokens + self.completion_tokens
         return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens, "total_tokens": total}
+
+
+@dataclass(frozen=True, slots=True)
+class ShownLogprobs:
+    """One token's logprobs with its and its alternatives' texts: what a response shows."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...]
+
+
+def shown_logprobs(
+    token_ids: Sequence[int], logprobs: Sequence[TokenLogprobs], text_of: Callable[[int], str]
+) -> list[ShownLogprobs]:
+    return [
+        ShownLogprobs(text_of(t), lp.logprob, tuple((text_of(i), v) for i, v in lp.top))
+        for t, lp in zip(token_ids, logprobs, strict=True)
+    ]
+
+
+def _finite(value: float) -> float:
+    """JSON has no -inf: a token the model can never produce shows the lowest float, as vLLM clamps it."""
+    return value if math.isfinite(value) else -9999.0
 
 
 def _reason(finish: FinishReason | None) -> str | None:
@@ -37,6 +62,7 @@ class Shape:
     id_prefix = ""
 
     def __init__(self, request_id: str, model: str, include_usage: bool = False) -> None:
+        self.text_offset = 0  # completions' text_offset: where the next token's text begins
         self.id = f"{self.id_prefix}-{request_id}"
         self.created = int(time.time())
         self.model = model
@@ -45,15 +71,21 @@ class Shape:
     def _envelope(self, kind: str, choices: list[dict[str, Any]]) -> dict[str, Any]:
         return {"id": self.id, "object": kind, "created": self.created, "model": self.model, "choices": choices}
 
-    def whole(self, text: str, finish: FinishReason | None, usage: Usage) -> dict[str, Any]:
-        return self._envelope(self.object_name, [self._choice(text, finish)]) | {"usage": usage.to_json()}
+    def whole(
+        self, text: str, finish: FinishReason | None, usage: Usage, logprobs: list[ShownLogprobs] | None = None
+    ) -> dict[str, Any]:
+        choice = self._choice(text, finish) | {"logprobs": self._logprobs(logprobs)}
+        return self._envelope(self.object_name, [choice]) | {"usage": usage.to_json()}
 
     def opening(self) -> list[dict[str, Any]]:
         """Chunks sent before the first token's."""
         return []
 
-    def chunk(self, text: str, finish: FinishReason | None) -> dict[str, Any]:
-        chunk = self._envelope(self.chunk_object_name, [self._delta(text, finish)])
+    def chunk(
+        self, text: str, finish: FinishReason | None, logprobs: list[ShownLogprobs] | None = None
+    ) -> dict[str, Any]:
+        delta = self._delta(text, finish) | {"logprobs": self._logprobs(logprobs)}
+        chunk = self._envelope(self.chunk_object_name, [delta])
         return chunk | {"usage": None} if self._include_usage else chunk
 
     def usage_chunk(self, usage: Usage) -> dict[str, Any]:
@@ -61,6 +93,10 @@ class Shape:
         return self._envelope(self.chunk_object_name, []) | {"usage": usage.to_json()}
 
     def _choice(self, text: str, finish: FinishReason | None) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _logprobs(self, logprobs: list[ShownLogprobs] | None) -> dict[str, Any] | None:
+        """The choice's `logprobs` object; None (null) when the request did not ask for them."""
         raise NotImplementedError
 
     def _delta(self, text: str, finish: FinishReason | None) -> dict[str, Any]:
@@ -76,6 +112,21 @@ class TextShape(Shape):
 
     _delta = _choice
 
+    def _logprobs(self, logprobs: list[ShownLogprobs] | None) -> dict[str, Any] | None:
+        if logprobs is None:
+            return None
+        offsets = []
+        for entry in logprobs:
+            offsets.append(self.text_offset)
+            self.text_offset += len(entry.token)
+        return {
+            "tokens": [e.token for e in logprobs],
+            "token_logprobs": [_finite(e.logprob) for e in logprobs],
+            # As OpenAI and vLLM: the k likeliest and always the sampled token (up to k+1; logprobs=0 gives just it)
+            "top_logprobs": [{t: _finite(v) for t, v in e.top} | {e.token: _finite(e.logprob)} for e in logprobs],
+            "text_offset": offsets,
+        }
+
 
 class ChatShape(Shape):
     object_name = "chat.completion"
@@ -85,6 +136,15 @@ class ChatShape(Shape):
     def _choice(self, text: str, finish: FinishReason | None) -> dict[str, Any]:
         message = {"role": "assistant", "content": text}
         return {"index": 0, "message": message, "logprobs": None, "finish_reason": _reason(finish)}
+
+    def _logprobs(self, logprobs: list[ShownLogprobs] | None) -> dict[str, Any] | None:
+        if logprobs is None:
+            return None
+        return {
+            "content": [
+                _token(e.token, e.logprob) | {"top_logprobs": [_token(t, v) for t, v in e.top]} for e in logprobs
+            ]
+        }
 
     def opening(self) -> list[dict[str, Any]]:
         chunk = self._envelope(self.chunk_object_name, [self._delta_of({"role": "assistant", "content": ""}, None)])
@@ -96,6 +156,10 @@ class ChatShape(Shape):
     @staticmethod
     def _delta_of(delta: dict[str, str], finish: FinishReason | None) -> dict[str, Any]:
         return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": _reason(finish)}
+
+
+def _token(text: str, logprob: float) -> dict[str, Any]:
+    return {"token": text, "logprob": _finite(logprob), "bytes": list(text.encode())}
 
 
 def with_timeline(body: dict[str, Any], timeline: Timeline | None) -> dict[str, Any]:
