@@ -2,6 +2,10 @@
 mode, run every client for one short constant-rate benchmark (bounded in count and time), then pdsim's own load
 generator through the same HTTP API, and write one table beside the router's Prometheus figures for each run.
 
+While each tool runs, pdsim's own client runs beside it with the same shape against the same cluster, so both
+measure the same server at the same moments: the table compares the tool's ITL median with that client's
+(`ITL tool / pdsim`), which a tool that merged or split token events, or timed them late, would move away from 1.
+
 Writes results/clients/table.md (the table) and results/clients/commands.md (the exact command lines run).
 """
 
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import re
@@ -16,6 +21,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from apps.clients.tools import TOOLS, Figures, Run, Tool
@@ -141,13 +147,21 @@ def main(argv: list[str] | None = None) -> int:
                 run = Run(base, args.model, tokenizer, args.rate, args.count, args.input_tokens,
                           args.output_tokens, out / mode / name)  # fmt: skip
                 before, started = server_figures(base), time.monotonic()
-                result = run_pdsim(run) if name == "pdsim-loadgen" else run_tool(TOOLS[name], run, commands)
+                beside: Figures | None = None
+                if name == "pdsim-loadgen":
+                    result: Figures | str = run_pdsim(run)
+                else:
+                    with ThreadPoolExecutor(1) as pool:  # pdsim's client beside the tool, on the same server
+                        ours = pool.submit(run_pdsim, dataclasses.replace(run, out=run.out / "pdsim-beside"))
+                        result = run_tool(TOOLS[name], run, commands)
+                        beside = ours.result()
                 server = _delta(before, server_figures(base))
-                rows.append(_row(mode, name, result, server, time.monotonic() - started))
+                rows.append(_row(mode, name, result, server, time.monotonic() - started, beside))
                 print(rows[-1], flush=True)
     header = (
-        "| mode | client | completed | TTFT p50 ms | ITL p50 ms | TPOT p50 ms | output tokens | server: requests | "
-        "server: output tokens | server: mean TTFT / ITL / TPOT ms | wall s |\n|" + "---|" * 11
+        "| mode | client | completed | TTFT p50 ms | ITL p50 ms | TPOT p50 ms | output tokens | pdsim client beside: "
+        "ITL p50 ms | ITL tool / pdsim | server: requests | server: output tokens | server: mean TTFT / ITL / TPOT ms "
+        "| wall s |\n|" + "---|" * 13
     )
     out.mkdir(parents=True, exist_ok=True)
     (out / "table.md").write_text(header + "\n" + "\n".join(rows) + "\n")
@@ -156,15 +170,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _row(mode: str, name: str, result: Figures | str, server: dict[str, float], wall: float) -> str:
+def _row(
+    mode: str, name: str, result: Figures | str, server: dict[str, float], wall: float, beside: Figures | None
+) -> str:
+    """The server's columns count both clients of a tool's run (the tool's requests and those beside it)."""
     means = f"{server['ttft_ms']:.1f} / {server['itl_ms']:.1f} / {server['tpot_ms']:.1f}"
     tail = f"{server['requests']:.0f} | {server['output_tokens']:.0f} | {means} | {wall:.0f} |"
+    ours = f"{beside.itl_ms:.1f}" if beside is not None else "–"
     if isinstance(result, str):
-        return f"| {mode} | {name} | failed: {result} | | | | | {tail}"
+        return f"| {mode} | {name} | failed: {result} | | | | | {ours} | | {tail}"
     r = result
+    ratio = f"{r.itl_ms / beside.itl_ms:.2f}" if beside is not None and beside.itl_ms > 0 else "–"
     return (
         f"| {mode} | {name} | {r.completed} | {r.ttft_ms:.1f} | {r.itl_ms:.1f} | {r.tpot_ms:.1f} | "
-        f"{r.output_tokens} | {tail}"
+        f"{r.output_tokens} | {ours} | {ratio} | {tail}"
     )
 
 
