@@ -1,6 +1,6 @@
 """Which server class plays each role, written once, and the entry point of one server process.
 
-Imported only when a server starts (it loads torch); the command line parses without it.
+Imported only when a server starts (a real node loads torch); the command line parses without it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import uvloop
 from colocated_node.service import ColocatedNodeServer
 from decode_node.service import DecodeNodeServer
 from pdsim.core.topology import Role
-from pdsim.engine.build import pin_cpus
 from pdsim.node.config import NodeConfig
 from pdsim.node.server import NodeServer
 from pdsim.rpc.serve import serve
@@ -30,7 +29,10 @@ SERVERS: dict[Role, type[NodeServer]] = {
 
 
 def run_node(role: Role, config: NodeConfig) -> int:
-    pin_cpus(config.cpus)  # before the engine creates torch's threads
+    if config.model.emulated_profile is None:  # an emulated node computes nothing and loads no torch
+        from pdsim.engine.build import pin_cpus
+
+        pin_cpus(config.cpus)  # before the engine creates torch's threads
     uvloop.run(serve(SERVERS[role](config), role.value))
     return _exit_now()
 

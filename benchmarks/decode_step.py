@@ -16,7 +16,8 @@ from transformers import AutoModelForCausalLM, DynamicCache
 
 from benchmarks.phases.timing import GREEDY
 from pdsim.engine.build import build_runner, load_engine_model
-from pdsim.engine.model_runner import DecodeRow, HfModelRunner, PrefillRow, StepInput
+from pdsim.engine.model_runner import HfModelRunner
+from pdsim.engine.step import DecodeRow, PrefillRow, StepInput
 from pdsim.models.dtypes import torch_dtype
 from pdsim.models.loading import resolve_model_path
 from pdsim.models.spec import ModelSpec

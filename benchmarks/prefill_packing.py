@@ -20,7 +20,7 @@ from transformers import AutoModelForCausalLM
 from benchmarks.phases.peaks import timed
 from benchmarks.phases.timing import GREEDY
 from pdsim.engine.build import build_runner, load_engine_model
-from pdsim.engine.model_runner import PrefillRow, StepInput
+from pdsim.engine.step import PrefillRow, StepInput
 from pdsim.models.dtypes import torch_dtype
 from pdsim.models.loading import resolve_model_path
 from pdsim.models.spec import ModelSpec

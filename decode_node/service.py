@@ -150,11 +150,13 @@ class DecodeNodeServer(NodeServer):
     def load(self) -> LoadSnapshot:
         engine_load = self.built.engine.load()
         staging = self.staging
+        per_token = self.built.info.layout.bytes_per_token
         return LoadSnapshot(
             waiting=engine_load.waiting,
             running=engine_load.running,
-            kv_bytes_held=engine_load.kv_bytes_held + staging.held_bytes,
-            kv_bytes_capacity=engine_load.kv_bytes_capacity + staging.capacity_bytes,
+            # In tokens x the model's bytes per token: an emulated node stages a stand-in of the cache.
+            kv_bytes_held=engine_load.kv_bytes_held + staging.held_tokens * per_token,
+            kv_bytes_capacity=engine_load.kv_bytes_capacity + staging.capacity_tokens * per_token,
             kv_staged=len(staging),
         )
 

@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator
 
 import grpc
 
+from pdsim.core.emulation.links import load_link
 from pdsim.core.errors import InvalidRequest, PdsimError
 from pdsim.core.topology import Role
 from pdsim.engine.request import Failure, PrefillOutput, Request
+from pdsim.kv.link import SharedLink
 from pdsim.kv.send import KvSender
 from pdsim.node.server import NodeServer
 from pdsim.node.service import PREFILL_SPANS, EventStream, node_timing, request_from_pb
@@ -97,8 +99,12 @@ class PrefillNodeServer(NodeServer):
     @property
     def sender(self) -> KvSender:
         if self._sender is None:
+            config = self.config
+            link = None
+            if config.model.emulated_profile is not None:
+                link = SharedLink(load_link(config.emulation.link), config.dilation)
             self._sender = KvSender(
-                self.built.store, self.built.info.fingerprint, self.config.kv_chunk_bytes, self.config.kv_push_timeout
+                self.built.store, self.built.info.fingerprint, config.kv_chunk_bytes, config.kv_push_timeout, link
             )
         return self._sender
 

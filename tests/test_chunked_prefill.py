@@ -18,11 +18,11 @@ from pdsim.core.requests import SamplingParams
 from pdsim.engine.batch import Batch
 from pdsim.engine.build import build_runner, load_engine_model
 from pdsim.engine.config import EngineConfig, SchedulePolicy
-from pdsim.engine.model_runner import DecodeRow, HfModelRunner, PrefillRow, StepInput
+from pdsim.engine.model_runner import HfModelRunner
 from pdsim.engine.prefill_scheduler import PrefillScheduler
 from pdsim.engine.request import EngineEvent, Phase, PrefillOutput, Request, TokenOutput
-from pdsim.engine.sampler import SamplingRow
 from pdsim.engine.schedulers import ColocatedScheduler
+from pdsim.engine.step import DecodeRow, PrefillRow, SamplingRow, StepInput
 from pdsim.models.presets import ensure_preset
 from pdsim.models.spec import ModelSpec
 
@@ -86,7 +86,7 @@ def _serve(runner: HfModelRunner, config: EngineConfig) -> Served:
         if batch is None:
             continue
         running_before = len(scheduler.running)
-        scheduler.postprocess(batch, runner.run(batch.step_input()).tokens)
+        scheduler.postprocess(batch, runner.run(batch.step_input()))
         finished = running_before + sum(c.last for c in batch.chunks) - len(scheduler.running)
         served.moved_partial_prompt |= finished > 0 and bool(scheduler.running.prefilling)
         served.batches.append(batch)
@@ -152,7 +152,7 @@ def test_prefill_node_chunks_prompts_over_its_budget(budget: int, runner: HfMode
     steps = []
     while (batch := scheduler.schedule()) is not None:
         assert batch.prefill_tokens <= budget
-        scheduler.postprocess(batch, runner.run(batch.step_input()).tokens)
+        scheduler.postprocess(batch, runner.run(batch.step_input()))
         steps.append(batch)
     assert len(steps) == -(-sum(len(p) for p in prompts) // budget)  # every step full but the last
     for i, prompt in enumerate(prompts):

@@ -17,7 +17,7 @@ import grpc
 
 from colocated_node.service import ColocatedNodeServer
 from pdsim.core.topology import Mode
-from pdsim.engine.model_runner import ModelRunner, StepInput, StepOutput
+from pdsim.engine.step import ModelRunner, StepInput, StepOutput
 from pdsim.node.server import NodeServer
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc

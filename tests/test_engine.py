@@ -12,9 +12,9 @@ from pdsim.core.requests import SamplingParams
 from pdsim.engine.config import EngineConfig
 from pdsim.engine.engine import Engine
 from pdsim.engine.kv_store import SlotKvStore
-from pdsim.engine.model_runner import StepInput, StepOutput
 from pdsim.engine.request import EngineEvent, Failure, Request, TokenOutput
 from pdsim.engine.schedulers import ColocatedScheduler
+from pdsim.engine.step import StepInput, StepOutput
 
 LAYOUT = KvLayout(1, 1, 2, "float32")
 

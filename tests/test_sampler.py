@@ -3,7 +3,8 @@ from __future__ import annotations
 import torch
 
 from pdsim.core.requests import SamplingParams
-from pdsim.engine.sampler import SamplingRow, TokenRules, sample
+from pdsim.engine.sampler import sample
+from pdsim.engine.step import SamplingRow, TokenRules
 
 
 def _logits() -> torch.Tensor:
@@ -72,7 +73,7 @@ def test_logprobs_are_the_raw_log_softmax_and_only_for_rows_that_ask() -> None:
     tokens = sample(logits, rows)
     got = token_logprobs(logits, rows, tokens)
     expected = torch.log_softmax(logits, dim=-1)  # before temperature and top-k: the model's distribution
-    assert got[1] is None
+    assert got is not None and got[1] is None
     for i, k in ((0, 3), (2, 0), (3, 5)):
         entry = got[i]
         assert entry is not None
@@ -93,5 +94,7 @@ def test_suppressed_tokens_are_never_listed() -> None:
     rules = TokenRules(suppress=frozenset({best}))
     rows = [SamplingRow(SamplingParams(logprobs=10), 0, 0)]
     tokens = sample(logits, rows, rules)
-    entry = token_logprobs(logits, rows, tokens, rules)[0]
+    got = token_logprobs(logits, rows, tokens, rules)
+    assert got is not None and token_logprobs(logits, [SamplingRow(SamplingParams(), 0, 0)], tokens, rules) is None
+    entry = got[0]
     assert entry is not None and best not in [t for t, _ in entry.top] and tokens[0] == entry.top[0][0]

@@ -11,10 +11,10 @@ from pdsim.core.kv_layout import KvLayout
 from pdsim.core.requests import FinishReason, SamplingParams
 from pdsim.engine.config import EngineConfig, SchedulePolicy
 from pdsim.engine.kv_store import SlotKvStore
-from pdsim.engine.model_runner import StepInput, StepOutput
 from pdsim.engine.request import EngineEvent, Phase, Request, TokenOutput
 from pdsim.engine.running_batch import RunningBatch
 from pdsim.engine.schedulers import ColocatedScheduler, take_prefill_batch
+from pdsim.engine.step import StepInput, StepOutput
 
 LAYOUT = KvLayout(num_layers=1, num_kv_heads=1, head_dim=2, dtype="float32")
 EOS = 99
@@ -50,7 +50,7 @@ def _step(scheduler: ColocatedScheduler, runner: ScriptedRunner) -> Phase | None
     batch = scheduler.schedule()
     if batch is None:
         return None
-    scheduler.postprocess(batch, runner.run(batch.step_input()).tokens)
+    scheduler.postprocess(batch, runner.run(batch.step_input()))
     return batch.phase
 
 
@@ -102,7 +102,15 @@ def test_prefill_batch_budget_counts_real_tokens() -> None:
 
     def lengths(budget: int, prompts: Sequence[int], free_slots: int = 8) -> list[int]:
         waiting = deque(_request(str(i), n, 1, events) for i, n in enumerate(prompts))
-        return [r.prompt_len for r in take_prefill_batch(waiting, budget, free_slots)]
+        admitted: list[Request] = []
+
+        def admit(request: Request) -> bool:
+            if len(admitted) == free_slots:
+                return False
+            admitted.append(request)
+            return True
+
+        return [r.prompt_len for r in take_prefill_batch(waiting, budget, admit)]
 
     assert lengths(29, [8, 8, 10, 3]) == [8, 8, 10, 3]  # packed: 29 tokens, no padding
     assert lengths(28, [8, 8, 10, 3]) == [8, 8, 10]

@@ -8,8 +8,10 @@ import dataclasses
 from enum import Enum
 from typing import Any
 
+from pdsim.core.emulation.links import link_ids
 from pdsim.core.slo import SloTable, parse_slo_args
 from pdsim.engine.config import EngineConfig, SchedulePolicy
+from pdsim.engine.emulated.config import EmulationConfig
 from pdsim.metrics import MetricsConfig
 from pdsim.models.flags import add_model_args, model_spec_from
 from pdsim.node.config import NodeConfig
@@ -176,6 +178,23 @@ def add_node_args(parser: argparse.ArgumentParser, defaults: NodeConfig, one_pro
     add_model_args(parser, defaults.model)
     add_engine_args(parser, defaults.engine, defaults)
     add_metrics_args(parser, defaults.metrics, one_process)
+    add_emulation_args(parser, defaults.emulation)
+
+
+def add_emulation_args(parser: argparse.ArgumentParser, defaults: EmulationConfig) -> None:
+    group = parser.add_argument_group("emulated devices (--device emulated:<profile>; `pdsim hardware` lists them)")
+    group.add_argument("--tp", type=int, default=defaults.tp, help="tensor-parallel GPUs per node")
+    group.add_argument(
+        "--link", default=defaults.link, choices=link_ids(), help="what pushed KV crosses, prefill to decode"
+    )
+    group.add_argument(
+        "--dilation", type=float, default=defaults.dilation,
+        help="wall seconds per emulated second: Python's own overhead shrinks by this much next to modeled steps",
+    )  # fmt: skip
+
+
+def emulation_config_from(args: argparse.Namespace) -> EmulationConfig:
+    return EmulationConfig(tp=args.tp, link=args.link, dilation=args.dilation)
 
 
 def node_config_from(args: argparse.Namespace, one_process: bool = True) -> NodeConfig:
@@ -201,6 +220,7 @@ def node_config_from(args: argparse.Namespace, one_process: bool = True) -> Node
         kv_push_timeout=args.kv_push_timeout,
         metrics=metrics_config_from(args),
         drain_seconds=args.drain,
+        emulation=emulation_config_from(args),
     )
 
 

@@ -19,8 +19,8 @@ import torch
 
 from benchmarks.phases.peaks import timed
 from pdsim.core.requests import SamplingParams
-from pdsim.engine.model_runner import DecodeRow, HfModelRunner, PrefillRow, StepInput
-from pdsim.engine.sampler import SamplingRow
+from pdsim.engine.model_runner import HfModelRunner
+from pdsim.engine.step import DecodeRow, PrefillRow, SamplingRow, StepInput
 
 GREEDY = SamplingRow(SamplingParams(), seed=0, index=0)
 

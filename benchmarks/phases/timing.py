@@ -20,8 +20,8 @@ from benchmarks.phases.peaks import timed
 from pdsim.core.emulation.costs import Cost, decode_cost, prefill_cost
 from pdsim.core.emulation.shape import ModelShape
 from pdsim.core.requests import SamplingParams
-from pdsim.engine.model_runner import DecodeRow, HfModelRunner, PrefillRow, StepInput
-from pdsim.engine.sampler import SamplingRow
+from pdsim.engine.model_runner import HfModelRunner
+from pdsim.engine.step import DecodeRow, PrefillRow, SamplingRow, StepInput
 
 # Every benchmark samples greedily: the cheapest sampling, so the timings are the model's.
 GREEDY = SamplingRow(SamplingParams(), seed=0, index=0)

@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pdsim.engine.model_runner import DecodeRow, PrefillRow, StepInput
 from pdsim.engine.request import Phase, Request
-from pdsim.engine.sampler import SamplingRow
+from pdsim.engine.step import DecodeRow, PrefillRow, SamplingRow, StepInput
 
 
 @dataclass(frozen=True, slots=True)

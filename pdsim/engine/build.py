@@ -1,30 +1,21 @@
-"""Assemble an engine for a role: pin the process to its cores, load the model, allocate the KV store."""
+"""Build a real engine for a role: pin the process to its cores, load the model, allocate the KV store."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import torch
 
 from pdsim.core.topology import Role
+from pdsim.engine.assemble import BuiltEngine, assemble_engine
 from pdsim.engine.attention import ATTENTION_NAME, register_attention
 from pdsim.engine.config import EngineConfig
-from pdsim.engine.engine import Engine
 from pdsim.engine.kv_store import SlotKvStore
 from pdsim.engine.model_runner import HfModelRunner
-from pdsim.engine.prefill_scheduler import PrefillScheduler
-from pdsim.engine.sampler import TokenRules
-from pdsim.engine.schedulers import ColocatedScheduler, DecodeScheduler, Scheduler
-from pdsim.models.loading import ModelInfo, load_model
+from pdsim.engine.step import TokenRules
+from pdsim.models.info import ModelInfo
+from pdsim.models.loading import load_model
 from pdsim.models.spec import ModelSpec
-
-
-@dataclass(frozen=True, slots=True)
-class BuiltEngine:
-    engine: Engine
-    info: ModelInfo
-    store: SlotKvStore
 
 
 def pin_cpus(cpus: tuple[int, ...] | None) -> None:
@@ -72,14 +63,4 @@ def build_engine(role: Role, spec: ModelSpec, config: EngineConfig) -> BuiltEngi
     runner = build_runner(
         model, info, spec, config.max_batch, info.limits.max_context, "lower --max-batch or --max-context"
     )
-    store = runner.kv
-    scheduler_args = (store, config, info.eos_token_ids, info.limits.max_context)
-    scheduler: Scheduler
-    if role is Role.PREFILL:
-        scheduler = PrefillScheduler(*scheduler_args)
-    elif role is Role.DECODE:
-        scheduler = DecodeScheduler(*scheduler_args)
-    else:
-        scheduler = ColocatedScheduler(*scheduler_args)
-    engine = Engine(runner, scheduler, config.max_waiting, name=f"{role.value}-engine")
-    return BuiltEngine(engine, info, store)
+    return assemble_engine(role, runner, info, config)

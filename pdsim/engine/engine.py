@@ -15,9 +15,9 @@ from collections.abc import Callable
 
 from pdsim.core.errors import PdsimError, ResourceExhausted, Unavailable
 from pdsim.engine.batch import Batch
-from pdsim.engine.model_runner import ModelRunner, StepOutput
 from pdsim.engine.request import Request
 from pdsim.engine.schedulers import LoadSnapshot, Scheduler
+from pdsim.engine.step import ModelRunner, StepOutput
 from pdsim.engine.step_stats import Observers, StepClock, StepObserver, StepStats
 
 __all__ = ["Engine", "StepObserver", "StepStats"]
@@ -111,7 +111,7 @@ class Engine:
         output = self._run(batch)
         if output is not None:
             clock.stop()
-            self.scheduler.postprocess(batch, output.tokens, output.logprobs)
+            self.scheduler.postprocess(batch, output)
             self.steps += 1
             self._observers.notify(batch, clock, self.scheduler)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from pdsim.core.kv_layout import KvLayout
+from pdsim.engine.step import StagedKv
 from pdsim.models.dtypes import torch_dtype
 
 
@@ -34,6 +35,14 @@ class SlotKvStore:
     def capacity_bytes(self) -> int:
         return self.bytes_for(self.layout, self.num_slots, self.max_tokens)
 
+    @property
+    def capacity_tokens(self) -> int:
+        return self.num_slots * self.max_tokens
+
+    @property
+    def wire_layout(self) -> KvLayout:
+        return self.layout
+
     def move(self, src: int, dst: int, num_tokens: int) -> None:
         """Copy a request's first `num_tokens` tokens from slot `src` to slot `dst`."""
         for keys, values in zip(self.keys, self.values, strict=True):
@@ -51,6 +60,9 @@ class SlotKvStore:
             keys, values = keys.cpu(), values.cpu()
         return [_bytes_view(block[head]) for block in (keys, values) for head in range(block.shape[0])]
 
+    def write_staged(self, slot: int, staged: StagedKv) -> None:
+        self.write_block(slot, staged_tensor(staged))
+
     def write_block(self, slot: int, block: torch.Tensor) -> None:
         """Write a whole request, `[layers, 2, kv_heads, tokens, head_dim]`, into a slot."""
         num_tokens = block.shape[3]
@@ -60,6 +72,13 @@ class SlotKvStore:
             # Blocking: the caller frees `block`'s memory right after.
             keys[slot, :, :num_tokens].copy_(block[layer, 0])
             values[slot, :, :num_tokens].copy_(block[layer, 1])
+
+
+def staged_tensor(staged: StagedKv) -> torch.Tensor:
+    """Staged KV's bytes as `[layers, 2, kv_heads, tokens, head_dim]`, without a copy."""
+    layout = staged.layout
+    shape = (layout.num_layers, 2, layout.num_kv_heads, staged.num_tokens, layout.head_dim)
+    return torch.frombuffer(staged.buffer, dtype=torch.uint8).view(torch_dtype(layout.dtype)).view(shape)
 
 
 def _bytes_view(tensor: torch.Tensor) -> memoryview:

@@ -1,70 +1,20 @@
 """The model runner: the only part of the engine that runs the model.
 
-Its interface is one method, `run(StepInput)`: compute a step's prompt chunks into their slots and append one
-token to each running decode, and return the tokens sampled. Its types are plain data (no torch), so a later
-emulated runner that sleeps for a cost-model time fits behind the same interface.
+Its interface (`pdsim.engine.step`) is one method, `run(StepInput)`: compute a step's prompt chunks into their
+slots and append one token to each running decode, and return the tokens sampled. `HfModelRunner` runs a real
+model on torch; `pdsim.engine.emulated` sleeps for a cost model's time behind the same interface.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
 
 import torch
 
-from pdsim.core.requests import TokenLogprobs
 from pdsim.engine.attention import KvStep, Segment
 from pdsim.engine.kv_store import SlotKvStore
-from pdsim.engine.sampler import NO_RULES, SamplingRow, TokenRules, sample, token_logprobs
-
-
-@dataclass(frozen=True, slots=True)
-class PrefillRow:
-    """Prompt tokens at positions `start..` of the request in `slot` (its first `start` are in the slot)."""
-
-    slot: int
-    prompt_ids: Sequence[int]
-    sampling: SamplingRow | None  # None: the prompt goes on in a later step, so no token is sampled yet
-    start: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class DecodeRow:
-    input_token: int
-    position: int  # the input token's position = tokens already in the slot
-    sampling: SamplingRow
-
-
-@dataclass(frozen=True, slots=True)
-class StepInput:
-    decodes: Sequence[DecodeRow] = ()  # row b lives in slot b
-    chunks: Sequence[PrefillRow] = ()
-
-    @classmethod
-    def prefill(cls, rows: Sequence[PrefillRow]) -> StepInput:
-        return cls(chunks=rows)
-
-    @classmethod
-    def decode(cls, rows: Sequence[DecodeRow]) -> StepInput:
-        return cls(decodes=rows)
-
-
-@dataclass(frozen=True, slots=True)
-class StepOutput:
-    """One token per sampled row; `logprobs` (same order) only when some row asked for them."""
-
-    tokens: list[int]
-    logprobs: list[TokenLogprobs | None] | None = None
-
-
-class ModelRunner(Protocol):
-    kv: SlotKvStore
-
-    def run(self, step: StepInput) -> StepOutput:
-        """Write every new token's KV into its slot; return one token per decode row, then one per chunk
-        that has `sampling` (the chunk that ends its prompt)."""
-        ...
+from pdsim.engine.sampler import sample, token_logprobs
+from pdsim.engine.step import NO_RULES, DecodeRow, SamplingRow, StepInput, StepOutput, TokenRules
 
 
 class HfModelRunner:
@@ -111,8 +61,6 @@ class HfModelRunner:
 
     def _sample(self, logits: torch.Tensor, rows: Sequence[SamplingRow]) -> StepOutput:
         tokens = sample(logits, rows, self._rules)
-        if all(r.params.logprobs is None for r in rows):
-            return StepOutput(tokens)
         return StepOutput(tokens, token_logprobs(logits, rows, tokens, self._rules))
 
     def _decode_step(self, rows: Sequence[DecodeRow]) -> KvStep:

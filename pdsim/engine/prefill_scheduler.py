@@ -7,23 +7,18 @@ chunks already in its slot), so no step runs longer than the budget and its firs
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from pdsim.core.errors import PdsimError
-from pdsim.core.requests import TokenLogprobs
 from pdsim.engine.batch import Batch, Chunk
 from pdsim.engine.config import EngineConfig
-from pdsim.engine.kv_store import SlotKvStore
 from pdsim.engine.request import PrefillOutput, Request, finish_reason
 from pdsim.engine.schedulers import LoadSnapshot, Scheduler
+from pdsim.engine.step import KvStore, StepOutput
 
 
 class PrefillScheduler(Scheduler):
     """A prompt's KV stays in its slot after the step until `release` (the node pushed it elsewhere)."""
 
-    def __init__(
-        self, store: SlotKvStore, config: EngineConfig, eos_token_ids: frozenset[int], max_context: int
-    ) -> None:
+    def __init__(self, store: KvStore, config: EngineConfig, eos_token_ids: frozenset[int], max_context: int) -> None:
         super().__init__(store, config, eos_token_ids, max_context)
         self.free_slots = list(range(store.num_slots - 1, -1, -1))
         self.held: dict[str, Request] = {}
@@ -44,14 +39,12 @@ class PrefillScheduler(Scheduler):
             budget -= chunks[-1].length
         return Batch(chunks=chunks) if chunks else None
 
-    def postprocess(
-        self, batch: Batch, tokens: Sequence[int], logprobs: Sequence[TokenLogprobs | None] | None = None
-    ) -> None:
+    def postprocess(self, batch: Batch, output: StepOutput) -> None:
         for chunk in batch.chunks:
             chunk.request.num_cached = chunk.start + chunk.length
         last = batch.chunks[-1]
         self.partial = None if last.last else last.request
-        for request, token, token_logprobs in zip(batch.sampled, tokens, logprobs or [None] * len(tokens), strict=True):
+        for request, token, token_logprobs in zip(batch.sampled, output.tokens, output.row_logprobs(), strict=True):
             request.output_ids.append(token)
             reason = finish_reason(request, self.eos_token_ids, self.max_context)
             if reason is None:

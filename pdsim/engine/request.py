@@ -9,12 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Protocol
-
-import torch
 
 from pdsim.core.errors import PdsimError
 from pdsim.core.requests import FinishReason, SamplingParams, TokenLogprobs
+from pdsim.engine.step import StagedKv
 
 
 class Phase(Enum):
@@ -49,16 +47,6 @@ class Failure:
 
 
 EngineEvent = TokenOutput | PrefillOutput | Failure
-
-
-class StagedKv(Protocol):
-    """KV received for a request before it joins a batch (see `pdsim.kv.staging`)."""
-
-    def tensor(self) -> torch.Tensor:
-        """`[layers, 2, kv_heads, tokens, head_dim]`."""
-        ...
-
-    def release(self) -> None: ...
 
 
 @dataclass(eq=False, slots=True)

@@ -9,12 +9,12 @@ of those requests' own tokens, never of the whole cache.
 
 from __future__ import annotations
 
-from pdsim.engine.kv_store import SlotKvStore
 from pdsim.engine.request import Request
+from pdsim.engine.step import KvStore
 
 
 class RunningBatch:
-    def __init__(self, store: SlotKvStore) -> None:
+    def __init__(self, store: KvStore) -> None:
         self.store = store
         self.requests: list[Request] = []  # decoding, request i in slot i
         self.prefilling: list[Request] = []  # in slots len(requests).. in admission order
@@ -26,9 +26,22 @@ class RunningBatch:
     def free_slots(self) -> int:
         return self.store.num_slots - len(self.requests) - len(self.prefilling)
 
+    def has_room(self, request: Request) -> bool:
+        """A free slot, and room in the store for the request's whole context (its prompt and every token it may
+        generate) beside what the admitted requests may grow to: reserving the most a request can hold means no
+        running request is ever preempted. A store of slots that each hold a whole context always has that room
+        when a slot is free; an emulated device's store, sized by its memory, may not."""
+        if not self.free_slots:
+            return False
+        reserved = sum(self._most_tokens(r) for r in (*self.requests, *self.prefilling))
+        return reserved + self._most_tokens(request) <= self.store.capacity_tokens
+
+    def _most_tokens(self, request: Request) -> int:
+        return min(request.prompt_len + request.params.max_tokens, self.store.max_tokens)
+
     def admit(self, request: Request) -> None:
         """Give a prompt the next free slot; it joins the decodes once its prefill is done."""
-        assert self.free_slots > 0
+        assert self.has_room(request)
         request.slot = len(self.requests) + len(self.prefilling)
         self.prefilling.append(request)
 

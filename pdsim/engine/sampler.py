@@ -15,31 +15,11 @@ generator seeded with (seed, i), so it samples the same tokens whichever node or
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 
-from pdsim.core.requests import SamplingParams, TokenLogprobs
-
-_MASK64 = (1 << 64) - 1
-
-
-@dataclass(frozen=True, slots=True)
-class SamplingRow:
-    params: SamplingParams
-    seed: int  # the request's seed (drawn at random by the node when the client gave none)
-    index: int  # which output token this is: 0 for the first
-
-
-@dataclass(frozen=True, slots=True)
-class TokenRules:
-    """The model's facts that sampling obeys."""
-
-    suppress: frozenset[int] = frozenset()  # never sampled
-    eos: frozenset[int] = frozenset()  # not sampled before a request's min_tokens
-
-
-NO_RULES = TokenRules()
+from pdsim.core.requests import TokenLogprobs
+from pdsim.engine.step import NO_RULES, SamplingRow, TokenRules, mix_seed
 
 
 def sample(logits: torch.Tensor, rows: Sequence[SamplingRow], rules: TokenRules = NO_RULES) -> list[int]:
@@ -55,12 +35,12 @@ def sample(logits: torch.Tensor, rows: Sequence[SamplingRow], rules: TokenRules 
 
 def token_logprobs(
     logits: torch.Tensor, rows: Sequence[SamplingRow], tokens: Sequence[int], rules: TokenRules = NO_RULES
-) -> list[TokenLogprobs | None]:
-    """One entry per row: None where the row's request did not ask for logprobs."""
+) -> list[TokenLogprobs | None] | None:
+    """One entry per row, None where the row's request did not ask for logprobs; None when no row asked."""
     wanted = [i for i, row in enumerate(rows) if row.params.logprobs is not None]
-    out: list[TokenLogprobs | None] = [None] * len(rows)
     if not wanted:
-        return out
+        return None
+    out: list[TokenLogprobs | None] = [None] * len(rows)
     index = torch.tensor(wanted, device=logits.device)
     logp = torch.log_softmax(logits.index_select(0, index).float(), dim=-1)
     if rules.suppress:
@@ -90,7 +70,7 @@ def _sample_row(logits: torch.Tensor, row: SamplingRow) -> int:
     probs = torch.softmax(scores, dim=-1)
     if params.min_p > 0.0:
         probs = probs.masked_fill(probs < params.min_p * probs.max(), 0.0)
-    generator = torch.Generator().manual_seed(_mix(row.seed, row.index))
+    generator = torch.Generator().manual_seed(mix_seed(row.seed, row.index))
     return int(torch.multinomial(probs, 1, generator=generator).item())
 
 
@@ -109,11 +89,3 @@ def _mask(logits: torch.Tensor, rows: Sequence[SamplingRow], rules: TokenRules) 
         if banned:
             logits[i, sorted(banned)] = float("-inf")
     return logits
-
-
-def _mix(seed: int, index: int) -> int:
-    """splitmix64 of (seed, index): nearby seeds and indices give unrelated generator seeds."""
-    z = (seed * 0x9E3779B97F4A7C15 + index + 1) & _MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return (z ^ (z >> 31)) & ((1 << 63) - 1)

@@ -12,16 +12,16 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pdsim.core.errors import DeadlineExceeded, PdsimError
 from pdsim.core.requests import TokenLogprobs
 from pdsim.engine.batch import Batch, Chunk
 from pdsim.engine.config import EngineConfig, SchedulePolicy
-from pdsim.engine.kv_store import SlotKvStore
 from pdsim.engine.request import Failure, Request, TokenOutput, finish_reason
 from pdsim.engine.running_batch import RunningBatch
+from pdsim.engine.step import KvStore, StepOutput
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,12 +33,15 @@ class LoadSnapshot:
     kv_staged: int = 0
 
 
-def take_prefill_batch(waiting: deque[Request], token_budget: int, free_slots: int) -> list[Request]:
-    """FIFO prompts while their tokens fit the budget (packed: no padding); one prompt always fits."""
+def take_prefill_batch(waiting: deque[Request], token_budget: int, admit: Callable[[Request], bool]) -> list[Request]:
+    """FIFO prompts while their tokens fit the budget (packed: no padding; one prompt always fits) and `admit`
+    takes them (it gives each a slot, or says False when there is no room)."""
     batch: list[Request] = []
     tokens = 0
-    while waiting and len(batch) < free_slots:
+    while waiting:
         if batch and tokens + waiting[0].prompt_len > token_budget:
+            break
+        if not admit(waiting[0]):
             break
         tokens += waiting[0].prompt_len
         batch.append(waiting.popleft())
@@ -46,9 +49,7 @@ def take_prefill_batch(waiting: deque[Request], token_budget: int, free_slots: i
 
 
 class Scheduler(ABC):
-    def __init__(
-        self, store: SlotKvStore, config: EngineConfig, eos_token_ids: frozenset[int], max_context: int
-    ) -> None:
+    def __init__(self, store: KvStore, config: EngineConfig, eos_token_ids: frozenset[int], max_context: int) -> None:
         self.store = store
         self.config = config
         self.eos_token_ids = eos_token_ids
@@ -67,8 +68,8 @@ class Scheduler(ABC):
 
     # Requests leave the queue to run only through these two, which record how long each waited: a new way out
     # of the queue cannot forget to. (Aborted and expired requests never ran: their wait is not queue time.)
-    def _take_prefill_batch(self, free_slots: int) -> list[Request]:
-        batch = take_prefill_batch(self.waiting, self.config.prefill_token_budget, free_slots)
+    def _take_prefill_batch(self, admit: Callable[[Request], bool]) -> list[Request]:
+        batch = take_prefill_batch(self.waiting, self.config.prefill_token_budget, admit)
         self._record_queue_time(batch)
         return batch
 
@@ -88,9 +89,7 @@ class Scheduler(ABC):
         """The next batch to run, or None when there is nothing to run now."""
 
     @abstractmethod
-    def postprocess(
-        self, batch: Batch, tokens: Sequence[int], logprobs: Sequence[TokenLogprobs | None] | None = None
-    ) -> None:
+    def postprocess(self, batch: Batch, output: StepOutput) -> None:
         """Apply one step's tokens (and their logprobs, where asked): emit them, finish requests, free their KV."""
 
     @abstractmethod
@@ -147,15 +146,11 @@ class Scheduler(ABC):
 class _DecodingScheduler(Scheduler):
     """Shared by the colocated and decode roles: a running batch that steps one token at a time."""
 
-    def __init__(
-        self, store: SlotKvStore, config: EngineConfig, eos_token_ids: frozenset[int], max_context: int
-    ) -> None:
+    def __init__(self, store: KvStore, config: EngineConfig, eos_token_ids: frozenset[int], max_context: int) -> None:
         super().__init__(store, config, eos_token_ids, max_context)
         self.running = RunningBatch(store)
 
-    def postprocess(
-        self, batch: Batch, tokens: Sequence[int], logprobs: Sequence[TokenLogprobs | None] | None = None
-    ) -> None:
+    def postprocess(self, batch: Batch, output: StepOutput) -> None:
         # Count every row's new KV before anyone leaves: leaving moves another row's tokens.
         for request in batch.decodes:
             request.num_cached += 1
@@ -163,7 +158,7 @@ class _DecodingScheduler(Scheduler):
             chunk.request.num_cached = chunk.start + chunk.length
             if chunk.last:
                 self.running.join(chunk.request)
-        self._apply(batch.sampled, tokens, logprobs or [None] * len(tokens))
+        self._apply(batch.sampled, output.tokens, output.row_logprobs())
 
     def _apply(
         self, requests: Sequence[Request], tokens: Sequence[int], logprobs: Sequence[TokenLogprobs | None]
@@ -174,6 +169,13 @@ class _DecodingScheduler(Scheduler):
 
     def requests(self) -> list[Request]:
         return [*self.waiting, *self.running.requests, *self.running.prefilling]
+
+    def _admit(self, request: Request) -> bool:
+        """Give the request a slot if the running batch has room for it."""
+        if not self.running.has_room(request):
+            return False
+        self.running.admit(request)
+        return True
 
     def _decode_batch(self) -> Batch | None:
         return Batch(decodes=list(self.running.requests)) if self.running else None
@@ -200,11 +202,8 @@ class ColocatedScheduler(_DecodingScheduler):
         if self.config.policy is SchedulePolicy.CHUNKED:
             return self._chunked_batch()
         prefill_allowed = self.config.policy is SchedulePolicy.PREFILL_FIRST or not self.running
-        if self.waiting and self.running.free_slots and prefill_allowed:
-            batch = self._take_prefill_batch(self.running.free_slots)
-            for request in batch:
-                self.running.admit(request)
-            return Batch.prefill(batch)
+        if self.waiting and self.running.has_room(self.waiting[0]) and prefill_allowed:
+            return Batch.prefill(self._take_prefill_batch(self._admit))
         return self._decode_batch()
 
     def _chunked_batch(self) -> Batch | None:
@@ -220,7 +219,7 @@ class ColocatedScheduler(_DecodingScheduler):
                 length = min(budget, request.prompt_len - request.num_cached)
                 chunks.append(Chunk(request, request.num_cached, length))
                 budget -= length
-        while budget > 0 and self.waiting and self.running.free_slots:
+        while budget > 0 and self.waiting and self.running.has_room(self.waiting[0]):
             request = self._pop_waiting()
             self.running.admit(request)
             chunks.append(Chunk(request, 0, min(budget, request.prompt_len)))
@@ -233,11 +232,11 @@ class DecodeScheduler(_DecodingScheduler):
 
     def schedule(self) -> Batch | None:
         self._drop_expired()
-        while self.waiting and self.running.free_slots:
+        while self.waiting and self.running.has_room(self.waiting[0]):
             request = self._pop_waiting()
             assert request.staged is not None
             self.running.admit(request)
-            self.store.write_block(request.slot, request.staged.tensor())
+            self.store.write_staged(request.slot, request.staged)
             self._release_staged(request)
             request.num_cached = request.prompt_len
             self.running.join(request)

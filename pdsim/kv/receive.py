@@ -20,7 +20,7 @@ from pdsim.engine.config import EngineConfig
 from pdsim.kv.codec import KvAssembler, KvChunk, KvHeader, check_header
 from pdsim.kv.frames import KvFrame
 from pdsim.kv.staging import KvStaging, StagedEntry
-from pdsim.models.loading import ModelInfo
+from pdsim.models.info import ModelInfo
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class KvReceiver:
     def for_model(cls, info: ModelInfo, config: EngineConfig) -> KvReceiver:
         """Allocates (and touches) the whole arena now, so no push pays for page faults."""
         tokens = config.staging_tokens or STAGED_CONTEXTS * info.limits.max_context
-        staging = KvStaging(info.layout, tokens, config.kv_lease_seconds)
+        staging = KvStaging(info.wire_layout, tokens, config.kv_lease_seconds)
         return cls(staging, info.fingerprint, info.limits.max_context, config.kv_push_stall_seconds)
 
     async def _next(

@@ -19,11 +19,8 @@ import threading
 import time
 from collections.abc import Callable
 
-import torch
-
 from pdsim.core.errors import Aborted, AlreadyExists, FailedPrecondition, NotFound, ResourceExhausted
 from pdsim.core.kv_layout import KvLayout
-from pdsim.models.dtypes import torch_dtype
 
 
 class StagedEntry:
@@ -44,11 +41,6 @@ class StagedEntry:
     @property
     def nbytes(self) -> int:
         return self.buffer.nbytes
-
-    def tensor(self) -> torch.Tensor:
-        layout = self.layout
-        shape = (layout.num_layers, 2, layout.num_kv_heads, self.num_tokens, layout.head_dim)
-        return torch.frombuffer(self.buffer, dtype=torch.uint8).view(torch_dtype(layout.dtype)).view(shape)
 
     def release(self) -> None:
         self._staging.release(self)
@@ -191,6 +183,14 @@ class KvStaging:
     @property
     def held_bytes(self) -> int:
         return self._held_bytes
+
+    @property
+    def held_tokens(self) -> int:
+        return self._held_bytes // self.layout.bytes_per_token
+
+    @property
+    def capacity_tokens(self) -> int:
+        return self.capacity_bytes // self.layout.bytes_per_token
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -14,7 +14,9 @@ def add_model_args(parser: argparse.ArgumentParser, defaults: ModelSpec) -> None
     group = parser.add_argument_group("model")
     presets = ", ".join(sorted(PRESETS))
     group.add_argument("--model", default=defaults.model, help=f"a preset ({presets}) or a local checkpoint path")
-    group.add_argument("--device", default=defaults.device, help="cpu, cuda[:N] or mps")
+    group.add_argument(
+        "--device", default=defaults.device, help="cpu, cuda[:N], mps, or emulated:<profile> (see `pdsim hardware`)"
+    )
     group.add_argument("--dtype", default=defaults.dtype, choices=list(DTYPE_BYTES))
     group.add_argument(
         "--max-context", type=int, default=defaults.max_context, help="cap the model's context (saves KV memory)"

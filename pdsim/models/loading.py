@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,24 +15,12 @@ import torch
 from pdsim.core.kv_layout import KvLayout
 from pdsim.core.requests import ModelLimits
 from pdsim.models.dtypes import dtype_name, torch_dtype
+from pdsim.models.info import ModelInfo
 from pdsim.models.presets import ensure_preset, is_preset
 from pdsim.models.spec import ModelSpec
 
 # Config keys that describe how a model was saved or loaded, not what it computes.
 _VOLATILE_CONFIG_KEYS = {"transformers_version", "dtype", "torch_dtype", "use_cache", "output_attentions"}
-
-
-@dataclass(frozen=True, slots=True)
-class ModelInfo:
-    """What every process needs to know about the model, torch-free so it can be sent to the router."""
-
-    name: str
-    path: Path
-    fingerprint: str
-    limits: ModelLimits
-    eos_token_ids: frozenset[int]
-    layout: KvLayout
-    suppress_token_ids: frozenset[int] = frozenset()  # generation_config.suppress_tokens: never sampled
 
 
 def resolve_model_path(model: str) -> Path:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pdsim.core.requests import DEFAULT_MAX_TOKENS
 from pdsim.engine.config import EngineConfig
+from pdsim.engine.emulated.config import EmulationConfig
 from pdsim.kv.codec import DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES
 from pdsim.metrics import MetricsConfig
 from pdsim.models.spec import ModelSpec
@@ -24,6 +25,7 @@ class NodeConfig:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     # On SIGTERM: seconds in-flight streams get to finish (new ones are refused) before they are failed
     drain_seconds: float = 2.0
+    emulation: EmulationConfig = field(default_factory=EmulationConfig)  # read only on an emulated device
 
     def __post_init__(self) -> None:
         if not 0 <= self.port < 65536:
@@ -38,3 +40,18 @@ class NodeConfig:
             raise ValueError(f"kv_chunk_bytes must be in (0, {MAX_CHUNK_BYTES}], got {self.kv_chunk_bytes}")
         if self.kv_push_timeout <= 0:
             raise ValueError(f"kv_push_timeout must be > 0, got {self.kv_push_timeout}")
+
+    @property
+    def dilation(self) -> float:
+        """Wall seconds per emulated second: the emulation's dilation on an emulated device, else 1."""
+        return self.emulation.dilation if self.model.emulated_profile is not None else 1.0
+
+    def wall_clock(self) -> NodeConfig:
+        """This config with its emulated durations (KV lease, push stall and timeout) stretched by the dilation
+        into the wall-clock seconds the node enforces."""
+        k = self.dilation
+        if k == 1.0:
+            return self
+        engine = replace(self.engine, kv_lease_seconds=self.engine.kv_lease_seconds * k,
+                         kv_push_stall_seconds=self.engine.kv_push_stall_seconds * k)  # fmt: skip
+        return replace(self, engine=engine, kv_push_timeout=self.kv_push_timeout * k)

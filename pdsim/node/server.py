@@ -12,7 +12,7 @@ import grpc
 from grpc_health.v1 import health
 
 from pdsim.core.topology import Role
-from pdsim.engine.build import BuiltEngine, build_engine
+from pdsim.engine.assemble import BuiltEngine
 from pdsim.engine.engine import StepStats
 from pdsim.engine.schedulers import LoadSnapshot
 from pdsim.metrics import MetricsEndpoint, NodeMetrics, SeriesLabels
@@ -31,7 +31,7 @@ class NodeServer:
     role: Role
 
     def __init__(self, config: NodeConfig) -> None:
-        self.config = config
+        self.config = config.wall_clock()
         self.address = ""
         self._server: grpc.aio.Server | None = None
         self._health: health.aio.HealthServicer | None = None
@@ -52,7 +52,7 @@ class NodeServer:
         return self._built
 
     async def start(self) -> str:
-        self._built = await asyncio.to_thread(build_engine, self.role, self.config.model, self.config.engine)
+        self._built = await asyncio.to_thread(self._build)
         server, self._health, self.address = open_server(self.config.host, self.config.port)
         node = NodeService(
             self.role.value,
@@ -71,6 +71,17 @@ class NodeServer:
         await set_serving(self._health, True)
         log.info("%s node serving on %s (model %s)", self.role.value, self.address, self.built.info.name)
         return self.address
+
+    def _build(self) -> BuiltEngine:
+        """The engine on the configured device; torch is imported only for a real one."""
+        config = self.config
+        if config.model.emulated_profile is not None:
+            from pdsim.engine.emulated.build import build_emulated_engine
+
+            return build_emulated_engine(self.role, config.model, config.engine, config.emulation)
+        from pdsim.engine.build import build_engine
+
+        return build_engine(self.role, config.model, config.engine)
 
     async def stop(self, grace: float | None = None) -> None:
         """Drain, then stop: health turns NOT_SERVING and new RPCs are refused (UNAVAILABLE, which the router and

@@ -15,7 +15,7 @@ from pdsim.core.requests import SamplingParams, validate_request
 from pdsim.engine.engine import Engine
 from pdsim.engine.request import EngineEvent, Failure, Request, TokenOutput
 from pdsim.engine.schedulers import LoadSnapshot
-from pdsim.models.loading import ModelInfo
+from pdsim.models.info import ModelInfo
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.convert import finish_to_pb, logprobs_to_pb, sampling_from_pb

@@ -9,7 +9,7 @@ import torch
 
 from pdsim.core.errors import DataLoss, FailedPrecondition, InvalidRequest
 from pdsim.core.kv_layout import KvLayout
-from pdsim.engine.kv_store import SlotKvStore
+from pdsim.engine.kv_store import SlotKvStore, staged_tensor
 from pdsim.kv.codec import KvAssembler, KvChunk, check_header, encode_layer, make_header
 from pdsim.kv.staging import KvStaging
 
@@ -46,7 +46,7 @@ def test_round_trip_is_exact(dtype: str) -> None:
     for chunk in chunks:
         assembler.add(chunk)
     assembler.finish()
-    block = entry.tensor()
+    block = staged_tensor(entry)
     target = SlotKvStore(store.layout, 1, 64, "cpu")
     target.write_block(0, block)
     for layer in range(store.layout.num_layers):

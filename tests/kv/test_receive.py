@@ -27,7 +27,7 @@ from pdsim.kv.codec import KvChunk, KvHeader, encode_layer, make_header
 from pdsim.kv.frames import KvFrame, decode_kv_frame, encode_kv_chunk_frame, encode_kv_header_frame
 from pdsim.kv.receive import KvReceiver, Receipt
 from pdsim.kv.staging import KvStaging
-from pdsim.models.loading import ModelInfo
+from pdsim.models.info import ModelInfo
 
 LAYOUT = KvLayout(num_layers=3, num_kv_heads=2, head_dim=8, dtype="float16")  # 192 bytes per token
 FINGERPRINT = "this-model"
