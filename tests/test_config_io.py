@@ -16,6 +16,7 @@ from apps.config_io import config_from_json, config_to_json, write_config
 from pdsim.core.slo import Slo, SloTable
 from pdsim.core.topology import Mode, Role
 from pdsim.engine.config import EngineConfig, SchedulePolicy
+from pdsim.engine.emulated.config import EmulationConfig
 from pdsim.metrics import MetricsConfig
 from pdsim.models.spec import ModelSpec
 from pdsim.node.config import NodeConfig
@@ -43,6 +44,7 @@ NODE = NodeConfig(
         enabled=False, host="0.0.0.0", port=9400, instance="decode-a", otlp_endpoint="127.0.0.1:4317"
     ),
     drain_seconds=0.5,
+    emulation=EmulationConfig(tp=4, link="roce-100g", dilation=25.0),
 )
 ROUTER = RouterConfig(
     mode=Mode.DISAGGREGATED,

@@ -54,6 +54,7 @@ def add_cluster_commands(sub: Any) -> None:
     )  # fmt: skip
     up.add_argument("--restart-backoff-max", type=float, default=d["restart_backoff_max"], metavar="SECONDS")
     add_node_args(up, d["node"], one_process=False)
+    _add_role_device_args(up)
     add_http_args(up, d["http_port"], api_key=d["api_key"], served_model_name=d["served_model_name"])
     up.set_defaults(run=_run_up)
 
@@ -68,6 +69,15 @@ def add_cluster_commands(sub: Any) -> None:
         exp.set_defaults(run=_run_experiment if name == "experiment" else _run_compare)
 
 
+def _add_role_device_args(parser: argparse.ArgumentParser) -> None:
+    for role in ("prefill", "decode"):
+        parser.add_argument(
+            f"--{role}-device",
+            default=None,
+            help=f"the {role} pool's device, e.g. emulated:a100-80gb (default --device)",
+        )
+
+
 def cluster_spec_from(args: argparse.Namespace) -> ClusterSpec:
     d = defaults_of(ClusterSpec)
     targets = Path(args.targets_dir) if args.targets_dir else default_targets_dir()
@@ -77,7 +87,8 @@ def cluster_spec_from(args: argparse.Namespace) -> ClusterSpec:
         router_port=args.port, http_port=args.http_port, routing=args.routing, startup_timeout=args.startup_timeout,
         slos=slos_from(args, d["slos"]), targets_dir=targets if node.metrics.enabled else None,
         restart=args.restart, restart_backoff=args.restart_backoff, restart_backoff_max=args.restart_backoff_max,
-        api_key=args.api_key, served_model_name=args.served_model_name,
+        api_key=args.api_key, served_model_name=args.served_model_name, prefill_device=args.prefill_device,
+        decode_device=args.decode_device,
     )  # fmt: skip
 
 

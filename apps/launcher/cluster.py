@@ -20,7 +20,7 @@ from pathlib import Path
 from apps.launcher.processes import Launcher, interrupt
 from apps.launcher.spec import ClusterSpec
 from apps.launcher.supervise import Supervisor
-from pdsim.core.topology import Role
+from pdsim.core.topology import Mode, Role
 from pdsim.models.presets import ensure_preset, is_preset
 from pdsim.rpc.server import wait_healthy
 from router.config import RouterConfig
@@ -41,7 +41,8 @@ def started_cluster(spec: ClusterSpec, launcher: Launcher | None = None) -> Iter
     every process is stopped on the way out, whatever happened."""
     launcher = launcher or Launcher(spec.mode)
     try:
-        if is_preset(spec.node.model.model):
+        real = [spec.node_for(role).model for role in set(spec.roles())]
+        if is_preset(spec.node.model.model) and any(model.emulated_profile is None for model in real):
             ensure_preset(spec.node.model.model)  # once, before the nodes race to create it
         _start(launcher, spec)
         yield launcher
@@ -91,17 +92,33 @@ def router_config(spec: ClusterSpec, nodes: dict[Role, list[str]]) -> RouterConf
     )
 
 
+def _emulation_text(spec: ClusterSpec) -> str:
+    """`, emulated h100-sxm, dilation 10`: what a user must know to read an emulated cluster's figures."""
+    devices = sorted({spec.node_for(role).model.device for role in set(spec.roles())})
+    if not any(device.startswith("emulated:") for device in devices):
+        return ""
+    emulation = spec.node.emulation
+    tp = f", tp {emulation.tp}" if emulation.tp > 1 else ""
+    link = f", link {emulation.link}" if spec.mode is Mode.DISAGGREGATED else ""
+    k = emulation.dilation
+    return f", on {' + '.join(devices)}{tp}{link}, dilation {k:g}: every figure in emulated seconds, wall = {k:g} x"
+
+
 def _start(launcher: Launcher, spec: ClusterSpec) -> None:
     roles = spec.roles()
-    on_cpu = spec.node.model.device == "cpu"
+    on_cpu = [spec.node_for(role).model.device == "cpu" for role in roles]  # an emulated node takes no core
     available = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    cores = assign_cores(len(roles), available) if on_cpu and available else [None] * len(roles)
-    if on_cpu and len(roles) > len(available):
-        log.warning("%d nodes share %d cores: they are not separate devices", len(roles), len(available))
-    node = dataclasses.replace(spec.node, host=spec.host, port=0)
+    pinned = iter(assign_cores(sum(on_cpu), available) if available else [])
+    cores = [next(pinned, None) if cpu else None for cpu in on_cpu]
+    if available and sum(on_cpu) > len(available):
+        log.warning("%d nodes share %d cores: they are not separate devices", sum(on_cpu), len(available))
+    configs = [
+        dataclasses.replace(spec.node_for(role), host=spec.host, port=0, cpus=core)
+        for role, core in zip(roles, cores, strict=True)
+    ]
     nodes = [
-        launcher.spawn(f"{role.value}-{i}", role.value, dataclasses.replace(node, cpus=core), core)
-        for i, (role, core) in enumerate(zip(roles, cores, strict=True))
+        launcher.spawn(f"{role.value}-{i}", role.value, config, config.cpus)
+        for i, (role, config) in enumerate(zip(roles, configs, strict=True))
     ]
     launcher.wait_ready(nodes, spec.startup_timeout)
     asyncio.run(_all_healthy([n.address for n in nodes], spec.startup_timeout))
@@ -124,7 +141,7 @@ def _announce(launcher: Launcher, spec: ClusterSpec) -> None:
     http = launcher.children[-1].endpoints.get("http")
     if http:
         lines.append(f"openai: http://{http}/v1")
-    lines.append(f"pdsim cluster up ({spec.mode.value}, model {spec.node.model.model}):")
+    lines.append(f"pdsim cluster up ({spec.mode.value}, model {spec.node.model.model}{_emulation_text(spec)}):")
     for child in launcher.children:
         cores = f"  cores {','.join(map(str, child.cores))}" if child.cores else ""
         metrics_address = child.endpoints.get("metrics")

@@ -6,7 +6,7 @@ Every default of `pdsim up` lives here; the command line reads them.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 
@@ -36,6 +36,10 @@ class ClusterSpec:
     prefill: int = 1  # prefill nodes (disaggregated)
     decode: int = 1  # decode nodes (disaggregated)
     node: NodeConfig = field(default_factory=NodeConfig)  # every node's config; the launcher sets cores and port
+    # Splitwise's idea: each pool on its own hardware (e.g. emulated:h100-sxm prefill, emulated:a100-80gb decode);
+    # None: the node config's device.
+    prefill_device: str | None = None
+    decode_device: str | None = None
     host: str = "127.0.0.1"  # where every process listens
     router_port: int = DEFAULT_PORT
     http_port: int | None = DEFAULT_HTTP_PORT  # the router's OpenAI-compatible API; None: off, 0: a free port
@@ -68,6 +72,15 @@ class ClusterSpec:
             )
         if self.startup_timeout <= 0:
             raise ValueError(f"startup_timeout must be > 0 seconds, got {self.startup_timeout}")
+        for role in (Role.PREFILL, Role.DECODE):
+            self.node_for(role)  # a bad per-role device is refused now, naming it
+
+    def node_for(self, role: Role) -> NodeConfig:
+        """The config of a node of `role`: the shared one on the role's own device, when it has one."""
+        device = {Role.PREFILL: self.prefill_device, Role.DECODE: self.decode_device}.get(role)
+        if device is None:
+            return self.node
+        return replace(self.node, model=replace(self.node.model, device=device))
 
     def roles(self) -> list[Role]:
         if self.mode is Mode.COLOCATED:
