@@ -28,8 +28,11 @@ from loadgen.mix import load_mix
 from loadgen.results import format_summary
 from loadgen.runner import RunLimits
 from loadgen.spec import WorkloadSpec
+from pdsim.core.emulation.hardware import EMULATED_PREFIX, load_profile
+from pdsim.core.emulation.links import load_link
 from pdsim.core.topology import Mode
 from pdsim.engine.config import EngineConfig
+from pdsim.engine.emulated.config import EmulationConfig
 from pdsim.models.spec import ModelSpec
 from pdsim.node.config import NodeConfig
 from router.config import Policy
@@ -60,6 +63,11 @@ class ExperimentConfig:
     repeat_rates: tuple[float, ...] = (1.0, 1.5)
     find_capacity: bool = False  # after the sweep, bisect for the highest rate each arm holds (apps/capacity.py)
     capacity: CapacitySearch = field(default_factory=CapacitySearch)
+    # On emulated devices (`model.device` emulated:<profile>): tp, the KV link and the dilation; and each
+    # disaggregated pool on its own hardware when set (e.g. emulated:h100-sxm prefill, emulated:a100-80gb decode).
+    emulation: EmulationConfig = field(default_factory=EmulationConfig)
+    prefill_device: str | None = None
+    decode_device: str | None = None
 
     def __post_init__(self) -> None:
         if self.rate <= 0 or any(r <= 0 for r in (*self.rates, *self.repeat_rates)):
@@ -84,11 +92,17 @@ class ExperimentConfig:
         defaults = EngineConfig(max_batch=self.max_batch)
         return dataclasses.replace(defaults, policy=arm.schedule) if arm.schedule else defaults
 
+    @property
+    def emulated(self) -> bool:
+        devices = (self.model.device, self.prefill_device, self.decode_device)
+        return any(d is not None and d.startswith(EMULATED_PREFIX) for d in devices)
+
     def cluster(self, arm: Arm) -> ClusterSpec:
-        node = NodeConfig(model=self.model, engine=self.engine(arm))
+        node = NodeConfig(model=self.model, engine=self.engine(arm), emulation=self.emulation)
         return ClusterSpec(
             arm.mode, self.workers, self.prefill, self.decode, node, router_port=0, http_port=None,
             routing=self.routing, slos=self.workload.slo_table(), targets_dir=default_targets_dir(),
+            prefill_device=self.prefill_device, decode_device=self.decode_device,
         )  # fmt: skip
 
     def workload_at(self, rate: float, repeat: int = 1) -> WorkloadSpec:
@@ -104,6 +118,7 @@ class ExperimentConfig:
             "model": self.model.model,
             "dtype": self.model.dtype,
             "device": self.model.device,
+            "emulation": self._emulation_record(),
             "max_batch": self.max_batch,
             "arms": [
                 {
@@ -129,7 +144,15 @@ class ExperimentConfig:
             "capacity_search": {**dataclasses.asdict(self.capacity), "enabled": self.find_capacity},
         }
 
+    def _emulation_record(self) -> dict[str, Any] | None:
+        if not self.emulated:
+            return None
+        pools = {"prefill_device": self.prefill_device, "decode_device": self.decode_device}
+        return {**dataclasses.asdict(self.emulation), **pools}
+
     def _placement(self) -> str:
+        if self.emulated:
+            return emulation_text(self.model.device, self.prefill_device, self.decode_device, self.emulation)
         if self.model.device != "cpu":
             return f"every node on {self.model.device}"
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -154,6 +177,21 @@ class ExperimentConfig:
             f"{c.name} ({c.weight / total:.0%}): input {c.input.describe()}, output {c.output.describe()} tokens"
             for c in mix.classes
         ]
+
+
+def emulation_text(device: str, prefill: str | None, decode: str | None, emulation: EmulationConfig) -> str:
+    """The report's placement line for emulated devices: the profiles, tp, link and the dilation."""
+    profiles = {device, prefill or device, decode or device}
+    named = ", ".join(
+        f"{load_profile(p).name} (`{p.removeprefix(EMULATED_PREFIX)}`)" if p.startswith(EMULATED_PREFIX) else p
+        for p in sorted(profiles)
+    )
+    pools = f"; prefill on {prefill or device}, decode on {decode or device}" if prefill or decode else ""
+    return (
+        f"every node an emulated accelerator (modeled steps, no weights): {named}{pools}; tensor parallel "
+        f"{emulation.tp}, KV over {load_link(emulation.link).name}; time dilation {emulation.dilation:g} (the "
+        f"cluster ran {emulation.dilation:g}x slower than emulated time; every figure here is in emulated seconds)"
+    )
 
 
 # Measured here: the default `make compare` (3 arms x 4 rates x 30 s of sending) took 7 min 10 s, about 4 s per

@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from apps.arms import KNOWN_ARMS
 from apps.cli.flags import (
+    add_emulation_args,
     add_http_args,
     add_node_args,
     add_routing_arg,
     add_slo_arg,
     defaults_of,
+    emulation_config_from,
     enum_choices,
     node_config_from,
     slos_from,
@@ -137,6 +139,8 @@ def _add_experiment_args(parser: argparse.ArgumentParser) -> None:
         "--arms", default=",".join(defaults.arms), help=f"what compare runs, some of: {', '.join(KNOWN_ARMS)}"
     )
     parser.add_argument("--output", default=str(defaults.output))
+    add_emulation_args(parser, defaults.emulation)
+    _add_role_device_args(parser)
     add_workload_args(parser, defaults.workload_at(defaults.rate), defaults.limits)
 
 
@@ -158,8 +162,19 @@ def experiment_config_from(args: argparse.Namespace) -> ExperimentConfig:
 
     defaults = ExperimentConfig()
     given = _rates_from(args.rates) if args.rates is not None else None  # a sweep asked for is run, repeats or not
+    model = model_spec_from(args)
+    emulation = emulation_config_from(args)
+    rate = args.rate
+    if model.emulated_profile is not None and given is None and rate == defaults.rate:
+        # The CPU's rates would leave an emulated GPU idle: sweep around the cluster's modeled capacity instead.
+        from apps.emulated_rates import emulated_rates
+
+        devices = max(args.workers, args.prefill + args.decode)
+        rate, given = emulated_rates(model, emulation, args.mix, args.max_batch, devices)
+        print(f"emulated {model.device}: rates {_listed(given)} req/s, main {rate:g} (fractions of the modeled "
+              f"capacity; --rate and --rates choose others)", flush=True)  # fmt: skip
     return ExperimentConfig(
-        model=model_spec_from(args),
+        model=model,
         workers=args.workers,
         prefill=args.prefill,
         decode=args.decode,
@@ -167,7 +182,7 @@ def experiment_config_from(args: argparse.Namespace) -> ExperimentConfig:
         routing=args.routing,
         workload=workload_from(args),
         limits=limits_from(args),
-        rate=args.rate,
+        rate=rate,
         rates=given or defaults.rates,
         arms=tuple(a.strip() for a in args.arms.split(",") if a.strip()),
         output=Path(args.output),
@@ -175,6 +190,9 @@ def experiment_config_from(args: argparse.Namespace) -> ExperimentConfig:
         repeat_rates=given or defaults.repeat_rates,
         find_capacity=args.find_capacity,
         capacity=CapacitySearch(args.capacity_tolerance, args.max_probes, args.probe_duration),
+        emulation=emulation,
+        prefill_device=args.prefill_device,
+        decode_device=args.decode_device,
     )
 
 
