@@ -67,6 +67,7 @@ class PrefillService(pb_grpc.PrefillServicer):
             token_id=event.first_token,
             finish_reason=finish_to_pb(event.finish_reason),
             timing=node_timing(engine_request, received, self._node.tracing, trace, PREFILL_SPANS),
+            emitted_at=event.emitted_at,
         )
         if event.logprobs is not None:
             first.logprobs.CopyFrom(logprobs_to_pb(event.logprobs))

@@ -6,6 +6,7 @@ request decides how to hand them to its own world (the servicers hop onto their 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -28,6 +29,7 @@ class TokenOutput:
     token: int
     finish_reason: FinishReason | None
     logprobs: TokenLogprobs | None = None  # when the request asked for them
+    emitted_at: float = field(default_factory=time.monotonic)  # when the engine emitted it
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,7 @@ class PrefillOutput:
     slot: int  # -1 when generation ended at the first token and the KV was freed at once
     num_tokens: int
     logprobs: TokenLogprobs | None = None  # the first token's, when the request asked for them
+    emitted_at: float = field(default_factory=time.monotonic)  # when the engine emitted it
 
 
 @dataclass(frozen=True, slots=True)

@@ -169,7 +169,10 @@ async def stream_tokens(
             timing = node_timing(request, received, tracing, trace, names) if first else None
             first = False
             chunk = pb.TokenChunk(
-                token_ids=[event.token], finish_reason=finish_to_pb(event.finish_reason), timing=timing
+                token_ids=[event.token],
+                finish_reason=finish_to_pb(event.finish_reason),
+                timing=timing,
+                emitted_at=[event.emitted_at],
             )
             if event.logprobs is not None:
                 chunk.logprobs.append(logprobs_to_pb(event.logprobs))

@@ -57,7 +57,7 @@ class TokenIds(_message.Message):
     def __init__(self, ids: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class TokenChunk(_message.Message):
-    __slots__ = ("token_ids", "finish_reason", "timing", "logprobs")
+    __slots__ = ("token_ids", "finish_reason", "timing", "logprobs", "emitted_at")
     class TimingEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -69,11 +69,13 @@ class TokenChunk(_message.Message):
     FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
     TIMING_FIELD_NUMBER: _ClassVar[int]
     LOGPROBS_FIELD_NUMBER: _ClassVar[int]
+    EMITTED_AT_FIELD_NUMBER: _ClassVar[int]
     token_ids: _containers.RepeatedScalarFieldContainer[int]
     finish_reason: FinishReason
     timing: _containers.ScalarMap[str, float]
     logprobs: _containers.RepeatedCompositeFieldContainer[TokenLogprobs]
-    def __init__(self, token_ids: _Optional[_Iterable[int]] = ..., finish_reason: _Optional[_Union[FinishReason, str]] = ..., timing: _Optional[_Mapping[str, float]] = ..., logprobs: _Optional[_Iterable[_Union[TokenLogprobs, _Mapping]]] = ...) -> None: ...
+    emitted_at: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, token_ids: _Optional[_Iterable[int]] = ..., finish_reason: _Optional[_Union[FinishReason, str]] = ..., timing: _Optional[_Mapping[str, float]] = ..., logprobs: _Optional[_Iterable[_Union[TokenLogprobs, _Mapping]]] = ..., emitted_at: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class NodeRequest(_message.Message):
     __slots__ = ("request_id", "prompt_token_ids", "sampling")
@@ -153,7 +155,7 @@ class PrefillRequest(_message.Message):
     def __init__(self, request: _Optional[_Union[NodeRequest, _Mapping]] = ..., kv_destinations: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class FirstToken(_message.Message):
-    __slots__ = ("token_id", "finish_reason", "timing", "logprobs")
+    __slots__ = ("token_id", "finish_reason", "timing", "logprobs", "emitted_at")
     class TimingEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -165,11 +167,13 @@ class FirstToken(_message.Message):
     FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
     TIMING_FIELD_NUMBER: _ClassVar[int]
     LOGPROBS_FIELD_NUMBER: _ClassVar[int]
+    EMITTED_AT_FIELD_NUMBER: _ClassVar[int]
     token_id: int
     finish_reason: FinishReason
     timing: _containers.ScalarMap[str, float]
     logprobs: TokenLogprobs
-    def __init__(self, token_id: _Optional[int] = ..., finish_reason: _Optional[_Union[FinishReason, str]] = ..., timing: _Optional[_Mapping[str, float]] = ..., logprobs: _Optional[_Union[TokenLogprobs, _Mapping]] = ...) -> None: ...
+    emitted_at: float
+    def __init__(self, token_id: _Optional[int] = ..., finish_reason: _Optional[_Union[FinishReason, str]] = ..., timing: _Optional[_Mapping[str, float]] = ..., logprobs: _Optional[_Union[TokenLogprobs, _Mapping]] = ..., emitted_at: _Optional[float] = ...) -> None: ...
 
 class KvDelivered(_message.Message):
     __slots__ = ("destination", "bytes", "transfer_seconds", "chunks")
