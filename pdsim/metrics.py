@@ -150,6 +150,14 @@ class _LoadCollector(Collector):
         yield usage
 
 
+def _dilation_gauge(registry: CollectorRegistry, labels: SeriesLabels, dilation: float) -> None:
+    """`pdsim_time_dilation`: wall seconds per emulated second (1 on real devices). Every duration pdsim exports
+    is in emulated seconds; a rate Prometheus takes over wall time is that many times too low."""
+    gauge = Gauge("pdsim_time_dilation", "Wall seconds per emulated second (1: real devices)", LABELS,
+                  registry=registry)  # fmt: skip
+    gauge.labels(*labels.values()).set(dilation)
+
+
 class NodeMetrics:
     """A worker's stage metrics: queue, steps, batch sizes, busy time, tokens, KV traffic and KV held."""
 
@@ -159,8 +167,12 @@ class NodeMetrics:
         labels: SeriesLabels,
         load: Callable[[], LoadFacts],
         kv_directions: Sequence[str] = (),
+        dilation: float = 1.0,
     ) -> None:
-        """`kv_directions`: which KV traffic the role has, `sent` (prefill) or `received` (decode)."""
+        """`kv_directions`: which KV traffic the role has, `sent` (prefill) or `received` (decode). `dilation`:
+        an emulated node's wall seconds per emulated second; every duration is recorded in emulated seconds."""
+        self._scale = 1.0 / dilation
+        _dilation_gauge(registry, labels, dilation)
         base = labels.values()
         phase = (*LABELS, "phase")
         direction = (*LABELS, "direction")
@@ -212,28 +224,35 @@ class NodeMetrics:
     def step(self, phase: str, stats: StepFacts) -> None:
         """One engine step of `phase`: prefill, decode or mixed (decodes and prompt chunks in one forward)."""
         step_seconds, batch, busy = self._phases[phase]
-        step_seconds.observe(stats.seconds)
+        seconds = stats.seconds * self._scale
+        step_seconds.observe(seconds)
         batch.observe(stats.batch_size)
-        busy.inc(stats.seconds)
+        busy.inc(seconds)
         self._prompt_tokens.inc(stats.prefill_tokens)
         self._generation_tokens.inc(stats.generated)
         self._step_tokens["prefill"].inc(stats.prefill_tokens)
         self._step_tokens["decode"].inc(stats.decode_tokens)
         for waited in stats.queue_seconds:
-            self._queue_seconds.observe(waited)
+            self._queue_seconds.observe(waited * self._scale)
 
     def kv_transfer(self, direction: str, num_bytes: int, seconds: float) -> None:
         """One request's KV, `sent` by a prefill node or `received` by a decode node."""
         self._kv_bytes[direction].inc(num_bytes)
-        self._kv_seconds[direction].observe(seconds)
+        self._kv_seconds[direction].observe(seconds * self._scale)
 
 
 class RouterMetrics:
     """The user-facing latencies (observed where the client stands) and request outcomes, per SLO class."""
 
-    def __init__(self, registry: CollectorRegistry, labels: SeriesLabels, slos: SloTable) -> None:
+    def __init__(
+        self, registry: CollectorRegistry, labels: SeriesLabels, slos: SloTable, dilation: float = 1.0
+    ) -> None:
+        """`dilation`: the cluster's wall seconds per emulated second; latencies are given to it in wall seconds
+        and recorded, and judged against the SLOs, in emulated ones."""
         base = labels.values()
         self.slos = slos
+        self._scale = 1.0 / dilation
+        _dilation_gauge(registry, labels, dilation)
 
         def histogram(name: str, documentation: str) -> Histogram:
             return Histogram(name, documentation, LABELS, registry=registry, buckets=LATENCY_BUCKETS).labels(*base)
@@ -273,7 +292,7 @@ class RouterMetrics:
 
     def stages(self, seconds: Mapping[str, float]) -> None:
         """A completed request's stage durations (a stage it did not pass is absent)."""
-        for name, value in seconds.items():
+        for name, value in seconds.items():  # already in emulated seconds (`RequestTimeline.snapshot`)
             if name in self._stages:
                 self._stages[name].observe(max(0.0, value))
 
@@ -292,6 +311,7 @@ class RouterMetrics:
     ) -> None:
         """A request that streamed to its end; TPOT as METRICS.md defines it."""
         name = self.slos.class_of(request_class)
+        ttft, e2el, itls = ttft * self._scale, e2el * self._scale, [gap * self._scale for gap in itls]
         tpot = (e2el - ttft) / (output_tokens - 1) if output_tokens > 1 else None
         self._ttft.observe(ttft)
         self._e2el.observe(e2el)

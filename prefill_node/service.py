@@ -66,7 +66,7 @@ class PrefillService(pb_grpc.PrefillServicer):
         first = pb.FirstToken(
             token_id=event.first_token,
             finish_reason=finish_to_pb(event.finish_reason),
-            timing=node_timing(engine_request, received, self._node.tracing, trace, PREFILL_SPANS),
+            timing=node_timing(engine_request, received, self._node.tracing, trace, PREFILL_SPANS, event.emitted_at),
             emitted_at=event.emitted_at,
         )
         if event.logprobs is not None:

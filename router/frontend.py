@@ -80,6 +80,7 @@ class Piece:
     completion_tokens: int  # so far, this piece included
     timeline: Timeline | None = None  # on the last piece
     logprobs: Sequence[TokenLogprobs] = ()  # one per token id, when the request asked for logprobs
+    emitted_at: Sequence[float] = ()  # one per token id: when its node emitted it (see `router.modes.Tokens`)
 
 
 class Frontend:
@@ -93,9 +94,12 @@ class Frontend:
         tokenizer_threads: Executor,
         scrubber: ErrorScrubber,
         tracing: Tracing,
+        dilation: float = 1.0,
     ) -> None:
         """`tokenizer_threads` run tokenizing and templating (its owner shuts it down); `scrubber` makes the
-        nodes' errors fit for clients."""
+        nodes' errors fit for clients. `dilation` > 1: emulated nodes, whose tokens count from when they were
+        emitted and whose latencies are reported in emulated seconds (see `router.timeline`)."""
+        self.dilation = dilation
         self.tokenizer = tokenizer
         self.limits = limits
         self.default_max_tokens = default_max_tokens
@@ -136,7 +140,7 @@ class Frontend:
                 validate_prompt_text(prompt, self.limits, self.tokenizer.max_token_bytes)  # before any tokenizing
             else:
                 validate_lengths(len(prompt), params, self.limits)  # before copying millions of ids
-            timeline = RequestTimeline(received)
+            timeline = RequestTimeline(received, use_stamps=self.dilation > 1)
             # Checking every token id is a Python loop over up to a context's worth of them: off the loop too.
             prompt_ids = await self.off_loop(self._tokenized, prompt, params, special_tokens)
             timeline.tokenized()
@@ -186,7 +190,8 @@ class Frontend:
             async with contextlib.aclosing(self._mode.generate(admitted.routed)) as chunks:
                 while (chunk := await self._next(chunks, task)) is not None:
                     if chunk.token_ids:
-                        arrivals.append(time.perf_counter())
+                        stamped = self.dilation > 1 and chunk.emitted_at
+                        arrivals.append(chunk.emitted_at[-1] if stamped else time.perf_counter())
                         tokens += len(chunk.token_ids)
                         metrics.tokens(len(chunk.token_ids))
                     finish = chunk.finish_reason
@@ -206,9 +211,9 @@ class Frontend:
                     timeline = None
                     if finish is not None:
                         finished = True
-                        timeline = admitted.routed.timeline.snapshot()
+                        timeline = admitted.routed.timeline.snapshot(self.dilation)
                         self._completed(admitted, arrivals, tokens, timeline)
-                    yield Piece(chunk.token_ids, text, finish, tokens, timeline, chunk.logprobs)
+                    yield Piece(chunk.token_ids, text, finish, tokens, timeline, chunk.logprobs, chunk.emitted_at)
                     if finish is not None:
                         return  # the last piece; after a stop string, leaving here cancels the calls to the nodes
         except PdsimError as error:

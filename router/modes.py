@@ -45,6 +45,7 @@ class Tokens:
     token_ids: Sequence[int]
     finish_reason: FinishReason | None
     logprobs: Sequence[TokenLogprobs] = ()  # one per token, when the request asked for logprobs
+    emitted_at: Sequence[float] = ()  # one per token: when its node emitted it (the host's monotonic clock)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +108,9 @@ class ColocatedMode:
                 try:
                     async for chunk in call:
                         if not produced:
-                            request.timeline.first_token(chunk.timing)
+                            request.timeline.first_token(
+                                chunk.timing, chunk.emitted_at[0] if chunk.emitted_at else None
+                            )
                         produced = True
                         yield _tokens(chunk)
                     return
@@ -184,9 +187,11 @@ class DisaggregatedMode:
                         async for event in call:
                             if event.HasField("first_token"):
                                 first = event.first_token
-                                request.timeline.first_token(first.timing)
+                                request.timeline.first_token(first.timing, first.emitted_at or None)
                                 logprobs = [logprobs_from_pb(first.logprobs)] if first.HasField("logprobs") else []
-                                yield Tokens([first.token_id], finish_from_pb(first.finish_reason), logprobs)
+                                yield Tokens(
+                                    [first.token_id], finish_from_pb(first.finish_reason), logprobs, [first.emitted_at]
+                                )
                             else:
                                 delivered = event.kv_delivered
                                 request.timeline.kv_delivered(
@@ -232,4 +237,5 @@ class DisaggregatedMode:
 
 
 def _tokens(chunk: pb.TokenChunk) -> Tokens:
-    return Tokens(chunk.token_ids, finish_from_pb(chunk.finish_reason), [logprobs_from_pb(m) for m in chunk.logprobs])
+    logprobs = [logprobs_from_pb(m) for m in chunk.logprobs]
+    return Tokens(chunk.token_ids, finish_from_pb(chunk.finish_reason), logprobs, chunk.emitted_at)

@@ -79,22 +79,23 @@ class RouterServer:
         tokenizer_dir = Path(config.tokenizer or info.model_path)
         tokenizer = RouterTokenizer(tokenizer_dir)
         nodes = self.pool.nodes
+        request_timeout = config.request_timeout * config.dilation  # emulated seconds on the wall clock
         # One policy per pool: a round-robin counter shared by two pools would step both in lockstep.
         mode = (
-            ColocatedMode([nodes[a] for a in config.workers], make_policy(config.policy), config.request_timeout)
+            ColocatedMode([nodes[a] for a in config.workers], make_policy(config.policy), request_timeout)
             if config.mode is Mode.COLOCATED
             else DisaggregatedMode(
                 [nodes[a] for a in config.prefill],
                 [nodes[a] for a in config.decode],
                 make_policy(config.policy),
                 make_policy(config.policy),
-                config.request_timeout,
+                request_timeout,
             )
         )
         limits = ModelLimits(info.max_context, info.vocab_size)
         server, self._health, self.address = open_server(config.host, config.port)
         labels = SeriesLabels(config.mode.value, "router", config.metrics.instance or self.address)
-        metrics = RouterMetrics(self.metrics_endpoint.registry, labels, config.slos)
+        metrics = RouterMetrics(self.metrics_endpoint.registry, labels, config.slos, config.dilation)
         # Tokenizing and chat templating, off the event loop. Two threads: the tokenizer releases the GIL, so two
         # long prompts tokenize at once, and more would only queue for the same cores.
         self._tokenizer_threads = ThreadPoolExecutor(TOKENIZER_THREADS, thread_name_prefix="tokenize")
@@ -102,7 +103,15 @@ class RouterServer:
         scrubber = ErrorScrubber.for_nodes(roles, paths=[info.model_path, str(tokenizer_dir)])
         # Both APIs serve through one Frontend: the same validation, routing, cancellation and metrics.
         frontend = self._frontend = Frontend(
-            mode, tokenizer, limits, info.default_max_tokens, metrics, self._tokenizer_threads, scrubber, self.tracing
+            mode,
+            tokenizer,
+            limits,
+            info.default_max_tokens,
+            metrics,
+            self._tokenizer_threads,
+            scrubber,
+            self.tracing,
+            config.dilation,
         )
         add_router_service(RouterService(frontend), server)
         served_name = config.served_model_name or info.model_name

@@ -77,6 +77,7 @@ class RouterService(pb_grpc.RouterServicer):
                 async for piece in pieces:
                     response = pb.GenerateResponse(token_ids=piece.token_ids, text=piece.text)
                     response.logprobs.extend(logprobs_to_pb(lp) for lp in piece.logprobs)
+                    response.token_times.extend(piece.emitted_at)
                     if first:
                         response.request_id = request.request_id or admitted.routed.request_id
                         first = False

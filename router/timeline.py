@@ -1,5 +1,7 @@
 """The router's side of a request's timeline (`pdsim.core.timeline`): the stages it times on its own clock
-(`time.perf_counter()`, the one its metrics use) and the nodes' stages as they report them."""
+(`time.perf_counter()`, the one its metrics use) and the nodes' stages as they report them. On an emulated
+cluster the first token counts from when its node emitted it, and every duration is reported in emulated seconds
+(wall seconds / dilation)."""
 
 from __future__ import annotations
 
@@ -13,8 +15,10 @@ from pdsim.tracing import Stage
 class RequestTimeline:
     """Filled in as the request passes each hop; `snapshot` gives what it has so far."""
 
-    def __init__(self, received: float) -> None:
+    def __init__(self, received: float, use_stamps: bool = False) -> None:
+        """`use_stamps`: measure to the nodes' emission times, on this host's clock (an emulated cluster)."""
         self._received = received
+        self._use_stamps = use_stamps
         self._seconds: dict[str, float] = {}
         self._nodes: list[str] = []
         self._tokenized = self._sent = self._first = self._decode_sent = received
@@ -29,9 +33,11 @@ class RequestTimeline:
         self._sent = time.perf_counter()
         self._nodes = [node]
 
-    def first_token(self, node_timing: Mapping[str, float]) -> None:
-        """The first token arrived; `node_timing` is the node's own stages (receive, queue, compute)."""
-        self._first = time.perf_counter()
+    def first_token(self, node_timing: Mapping[str, float], emitted_at: float | None = None) -> None:
+        """The first token arrived; `node_timing` is the node's own stages (receive, queue, compute). With
+        `use_stamps`, the token counts from when its node emitted it (`emitted_at`) rather than its arrival."""
+        arrived = time.perf_counter()
+        self._first = emitted_at if self._use_stamps and emitted_at else arrived
         node = {"node_receive": node_timing.get("receive", 0.0), "queue": node_timing.get("queue", 0.0),
                 "prefill": node_timing.get("compute", 0.0)}  # fmt: skip
         self._seconds["route"] = self._sent - self._tokenized
@@ -63,5 +69,7 @@ class RequestTimeline:
         ]
         return [Stage(name, start, end) for name, start, end in marks if end > start]
 
-    def snapshot(self) -> Timeline:
-        return Timeline(dict(self._seconds), tuple(self._nodes), self._kv_bytes, self._kv_chunks)
+    def snapshot(self, dilation: float = 1.0) -> Timeline:
+        """What it has so far, every duration divided by `dilation` (wall seconds per emulated second)."""
+        seconds = {stage: value / dilation for stage, value in self._seconds.items()}
+        return Timeline(seconds, tuple(self._nodes), self._kv_bytes, self._kv_chunks)

@@ -110,7 +110,8 @@ class NodeServer:
         mode = self.role.mode.value
         labels = SeriesLabels(mode, self.role.value, self.config.metrics.instance or self.address)
         directions = (self.role.kv_direction,) if self.role.kv_direction else ()
-        self._metrics = NodeMetrics(self.metrics_endpoint.registry, labels, self.load, directions)
+        registry = self.metrics_endpoint.registry
+        self._metrics = NodeMetrics(registry, labels, self.load, directions, self.config.dilation)
         self.built.engine.add_observer(self._observe_step)
         self.metrics_endpoint.start()
 

@@ -128,12 +128,11 @@ DECODE_SPANS: SpanNames = ("decode_receive", "decode_queue", "first_decode_step"
 
 
 def node_timing(
-    request: Request, received: float, tracing: Tracing, trace: Metadata, names: SpanNames
+    request: Request, received: float, tracing: Tracing, trace: Metadata, names: SpanNames, now: float
 ) -> dict[str, float]:
-    """The node's stages up to now, for a request's first token: from the call's arrival (`received`,
-    time.monotonic()) to the engine, the engine's queue, and its steps up to this token; also recorded as spans
-    `names` of the request's trace."""
-    now = time.monotonic()
+    """The node's stages for a request's first token, emitted at `now` (time.monotonic()): from the call's
+    arrival (`received`) to the engine, the engine's queue, and its steps up to this token; also recorded as
+    spans `names` of the request's trace."""
     queued = max(received, request.queued_at)
     started = max(queued, request.started_at or now)
     tracing.stages(
@@ -166,7 +165,7 @@ async def stream_tokens(
                 await abort(context, event.error)
             assert isinstance(event, TokenOutput), event
             finished = event.finish_reason is not None
-            timing = node_timing(request, received, tracing, trace, names) if first else None
+            timing = node_timing(request, received, tracing, trace, names, event.emitted_at) if first else None
             first = False
             chunk = pb.TokenChunk(
                 token_ids=[event.token],

@@ -60,7 +60,7 @@ def test_both_modes_stream_the_same_text_and_the_push_carries_the_caches_size() 
 
 def test_a_push_takes_the_links_time() -> None:
     link = load_link("ethernet-10g")
-    prompt = list(range(1, 2001))  # 262 MB of KV: 0.21 s on 10 Gb Ethernet, 0.42 s of wall clock at dilation 2
+    prompt = list(range(1, 2001))  # 262 MB of KV: 0.21 s on 10 Gb Ethernet (0.42 s of wall clock at dilation 2)
 
     async def scenario() -> float:
         async with cluster(Mode.DISAGGREGATED, config=CONFIG) as c:
@@ -81,6 +81,6 @@ def test_a_push_takes_the_links_time() -> None:
                 or 0.0
             )
 
-    wall = asyncio.run(scenario())
+    recorded = asyncio.run(scenario())  # in emulated seconds: the wall clock's / the dilation
     modeled = link.transfer_seconds(len(prompt) * 2 * 32 * 8 * 128 * 2)
-    assert 2 * modeled <= wall < 2 * modeled + 0.5
+    assert modeled <= recorded < modeled + 0.25
