@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from loadgen.spec import WorkloadSpec
 from loadgen.steady_state import steady_state
 from loadgen.workload import LengthPolicy, Plan
 from pdsim.core.slo import Slo
+from pdsim.rpc import pdsim_pb2 as pb
 
 
 def add_workload_args(parser: argparse.ArgumentParser, spec: WorkloadSpec, limits: RunLimits) -> None:
@@ -92,6 +94,8 @@ async def measure(
 ) -> dict[str, Any]:
     """Plan against the router's model, run, summarize, write `output`; returns the summary."""
     info = await fetch_model_info(router, api=api)
+    if isinstance(info, pb.NodeInfo) and info.time_dilation > 1:  # an emulated cluster: measure in its time
+        limits = dataclasses.replace(limits, dilation=info.time_dilation)
     plan = spec.plan(info.max_context, limits.duration)
     open_loop = spec.times_from_trace or spec.arrivals.open_loop
     records = await run_plan(router, plan, open_loop, spec.arrivals.concurrency, limits, label, api)
@@ -106,6 +110,7 @@ async def measure(
         "model": info.model_name,
         "api": api.value,
         "max_context": info.max_context,
+        "time_dilation": limits.dilation,
         "length_policy": spec.length_policy.value,
         "lengths_adjusted": sum(plan.requests[r.index].adjusted for r in records),
         "length_scale_factor": plan.scale_factor,

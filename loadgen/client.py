@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import grpc
 
+from loadgen.clock import RunClock
 from loadgen.records import RequestRecord
 from loadgen.workload import Plan, PlannedRequest
 from pdsim.rpc import pdsim_pb2 as pb
@@ -14,14 +14,12 @@ from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 
 
 class LoadClient:
-    def __init__(self, stub: pb_grpc.RouterStub, plan: Plan, start: float, request_timeout: float) -> None:
+    def __init__(self, stub: pb_grpc.RouterStub, plan: Plan, clock: RunClock, request_timeout: float) -> None:
+        """`request_timeout`: each request's deadline, in wall seconds."""
         self._stub = stub
         self._plan = plan
-        self._start = start  # time.perf_counter() at the run's start
+        self._clock = clock
         self._timeout = request_timeout
-
-    def _now(self) -> float:
-        return time.perf_counter() - self._start
 
     def request(self, planned: PlannedRequest) -> pb.GenerateRequest:
         """The message to send; an open loop builds it before the send time (a long prompt takes a while)."""
@@ -34,11 +32,11 @@ class LoadClient:
     async def send(self, request: pb.GenerateRequest, record: RequestRecord) -> RequestRecord:
         """Send and stream into `record`. A cancelled send (the run's drain time ran out) is recorded as a
         timeout before the cancellation goes on."""
-        record.sent = self._now()
+        record.sent = self._clock.now()
         try:
             async for response in self._stub.Generate(request, timeout=self._timeout):
                 if response.token_ids:  # a message with only a finish reason or usage is no token arrival
-                    record.chunk_times.append(self._now())
+                    record.chunk_times.append(self._clock.token_time(response.token_times))
                     record.chunk_tokens.append(len(response.token_ids))
                 if response.HasField("timeline"):  # pdsim's router sends it with the last message
                     record.stages, record.nodes = dict(response.timeline.seconds), list(response.timeline.nodes)
@@ -48,7 +46,7 @@ class LoadClient:
             record.status, record.code, record.error = "error", type(error).__name__, str(error)
         except asyncio.CancelledError:
             record.status, record.error = "timeout", "still running when the run's drain time ended"
-            record.ended = self._now()
+            record.ended = self._clock.now()
             raise
-        record.ended = self._now()
+        record.ended = self._clock.now()
         return record

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
+from loadgen.clock import RunClock
 from loadgen.records import RequestRecord
 from loadgen.workload import Plan, PlannedRequest
 
@@ -48,17 +48,19 @@ async def fetch_served_model(session: aiohttp.ClientSession, url: str, timeout: 
 
 class OpenAiClient:
     def __init__(
-        self, session: aiohttp.ClientSession, url: str, model: str, plan: Plan, start: float, request_timeout: float
+        self, session: aiohttp.ClientSession, url: str, model: str, plan: Plan, clock: RunClock, request_timeout: float
     ) -> None:
+        """`request_timeout`: each request's, in wall seconds. An HTTP stream carries no token stamps: on an
+        emulated cluster its times are when tokens reached this client, in emulated seconds."""
         self._session = session
         self._url = url + "/completions"
         self._model = model
         self._plan = plan
-        self._start = start  # time.perf_counter() at the run's start
+        self._clock = clock
         self._timeout = aiohttp.ClientTimeout(total=request_timeout)
 
     def _now(self) -> float:
-        return time.perf_counter() - self._start
+        return self._clock.now()
 
     def request(self, planned: PlannedRequest) -> dict[str, Any]:
         """The JSON body: greedy, as the gRPC client's requests are."""

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from loadgen.client import LoadClient
+from loadgen.clock import RunClock
 from loadgen.openai_client import OpenAiClient, ServedModel, base_url, fetch_served_model
 from loadgen.progress import Progress
 from loadgen.records import RequestRecord
@@ -36,6 +37,9 @@ class RunLimits:
     warmup: int = 4  # requests sent and discarded before the clock starts
     request_timeout: float = 300.0  # each request's gRPC deadline
     drain_timeout: float | None = None  # after the last send, the wait for requests in flight; None: their deadline
+    # An emulated cluster's wall seconds per emulated second (see `loadgen.clock`): every duration above, the
+    # schedule and every figure recorded are then in emulated seconds.
+    dilation: float = 1.0
 
     def __post_init__(self) -> None:
         for name in ("duration", "request_timeout", "drain_timeout"):
@@ -44,6 +48,7 @@ class RunLimits:
                 raise ValueError(f"{name} must be > 0, got {value}")
         if self.warmup < 0:
             raise ValueError(f"warmup must be >= 0, got {self.warmup}")
+        RunClock(0.0, self.dilation)  # refuses a bad dilation, naming it
 
     @property
     def drain_seconds(self) -> float:
@@ -51,10 +56,13 @@ class RunLimits:
 
     def describe(self) -> str:
         """What the run will take at most, said before it starts."""
-        return (
+        text = (
             f"sends for up to {self.duration:g} s after {self.warmup} warm-up requests, then waits at most "
             f"{self.drain_seconds:g} s for requests in flight"
         )
+        if self.dilation > 1:
+            text += f" (emulated seconds; x {self.dilation:g} on the wall clock)"
+        return text
 
 
 class Api(Enum):
@@ -68,7 +76,7 @@ class Client(Protocol):
     async def send(self, request: Any, record: RequestRecord) -> RequestRecord: ...
 
 
-ClientFactory = Callable[[Plan, float], Client]  # (plan, the run's start) -> client
+ClientFactory = Callable[[Plan, RunClock], Client]  # (plan, the run's clock) -> client
 
 
 async def fetch_model_info(router: str, timeout: float = 10.0, api: Api = Api.GRPC) -> pb.NodeInfo | ServedModel:
@@ -86,13 +94,13 @@ async def _connect(router: str, api: Api, limits: RunLimits) -> AsyncIterator[Cl
     if api is Api.GRPC:
         async with insecure_channel(router) as channel:
             stub = pb_grpc.RouterStub(channel)
-            yield lambda plan, start: LoadClient(stub, plan, start, limits.request_timeout)
+            yield lambda plan, clock: LoadClient(stub, plan, clock, clock.wall(limits.request_timeout))
         return
     url = base_url(router)
     # No pool limit: an open loop must not queue its requests on the client side.
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         model = (await fetch_served_model(session, url)).model_name
-        yield lambda plan, start: OpenAiClient(session, url, model, plan, start, limits.request_timeout)
+        yield lambda plan, clock: OpenAiClient(session, url, model, plan, clock, clock.wall(limits.request_timeout))
 
 
 async def run_plan(
@@ -107,21 +115,21 @@ async def run_plan(
     """Open loop: each request at its planned time. Closed loop: `concurrency` requests in flight."""
     async with _connect(router, api, limits) as make_client:
         await _warm_up(make_client, plan, limits)
-        start = time.perf_counter()
-        client = make_client(plan, start)
+        clock = RunClock(time.perf_counter(), limits.dilation)
+        client = make_client(plan, clock)
         due = [r for r in plan.requests if r.send_at is None or r.send_at <= limits.duration]
         progress = Progress(len(due), label)
         progress.note(limits.describe())
         if open_loop:
-            records = await _open_loop(client, plan, limits, progress, start)
+            records = await _open_loop(client, plan, limits, progress, clock)
         else:
-            records = await _closed_loop(client, plan, concurrency, limits, progress, start)
+            records = await _closed_loop(client, plan, concurrency, limits, progress, clock)
         progress.draw(final=True)
         return records
 
 
 async def _warm_up(make_client: ClientFactory, plan: Plan, limits: RunLimits) -> None:
-    client = make_client(plan, time.perf_counter())
+    client = make_client(plan, RunClock(time.perf_counter(), limits.dilation))
     warmups = plan.requests[: limits.warmup]
     results = await asyncio.gather(*(client.send(client.request(r), RequestRecord.for_planned(r)) for r in warmups))
     failed = [r for r in results if not r.ok]
@@ -139,7 +147,7 @@ async def _tracked(client: Client, request: Any, progress: Progress, record: Req
 
 
 async def _open_loop(
-    client: Client, plan: Plan, limits: RunLimits, progress: Progress, start: float
+    client: Client, plan: Plan, limits: RunLimits, progress: Progress, clock: RunClock
 ) -> list[RequestRecord]:
     tasks: list[asyncio.Task[RequestRecord]] = []
     records: list[RequestRecord] = []
@@ -148,32 +156,32 @@ async def _open_loop(
         if planned.send_at > limits.duration:
             break
         request = client.request(planned)  # before the send time, not after it
-        delay = start + planned.send_at - time.perf_counter()
+        delay = clock.wall_at(planned.send_at) - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
         record = RequestRecord.for_planned(planned)
         records.append(record)
         tasks.append(asyncio.create_task(_tracked(client, request, progress, record)))
-    await _drain(tasks, limits.drain_seconds)
+    await _drain(tasks, clock.wall(limits.drain_seconds))
     return records
 
 
 async def _closed_loop(
-    client: Client, plan: Plan, concurrency: int, limits: RunLimits, progress: Progress, start: float
+    client: Client, plan: Plan, concurrency: int, limits: RunLimits, progress: Progress, clock: RunClock
 ) -> list[RequestRecord]:
     queue = iter(plan.requests)
     records: list[RequestRecord] = []
 
     async def worker() -> None:
         for planned in queue:
-            if time.perf_counter() - start > limits.duration:
+            if clock.now() > limits.duration:
                 return
             record = RequestRecord.for_planned(planned)
             records.append(record)
             await _tracked(client, client.request(planned), progress, record)
 
     workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
-    await _drain(workers, limits.duration + limits.drain_seconds)  # workers stop sending at `duration`
+    await _drain(workers, clock.wall(limits.duration + limits.drain_seconds))  # workers stop sending at `duration`
     return records
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -44,9 +43,6 @@ class RouterConfig:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     # On SIGTERM: seconds in-flight streams get to finish (new ones are refused) before they end with an error
     drain_seconds: float = 2.0
-    # Emulated nodes run `dilation` wall seconds per emulated second: the router then reports every latency in
-    # emulated seconds, measured to when the nodes emitted each token, and stretches its request timeout by it.
-    dilation: float = 1.0
 
     def __post_init__(self) -> None:
         if self.mode is Mode.COLOCATED and (not self.workers or self.prefill or self.decode):
@@ -69,8 +65,6 @@ class RouterConfig:
             raise ValueError(f"probe_timeout must be > 0, got {self.probe_timeout}")
         if self.request_timeout <= 0:
             raise ValueError(f"request_timeout must be > 0, got {self.request_timeout}")
-        if not (math.isfinite(self.dilation) and self.dilation >= 1):
-            raise ValueError(f"dilation must be a number >= 1, got {self.dilation}")
 
     @property
     def nodes(self) -> tuple[str, ...]:

@@ -72,6 +72,12 @@ class RouterServer:
         if len(fingerprints) != 1:
             found = ", ".join(f"{a}={i.model_fingerprint} ({i.model_name})" for a, i in infos.items())
             raise ValueError(f"nodes serve different models: {found}")
+        # Emulated nodes run this many wall seconds per emulated second: the router reports in emulated seconds.
+        dilations = {info.time_dilation or 1.0 for info in infos.values()}
+        if len(dilations) != 1:
+            found = ", ".join(f"{a}={i.time_dilation or 1.0:g}" for a, i in infos.items())
+            raise ValueError(f"nodes run at different time dilations: {found}")
+        dilation = dilations.pop()
         for address, role in expected_roles.items():
             if infos[address].role != role:
                 raise ValueError(f"{address} is a {infos[address].role} node, expected {role}")
@@ -79,7 +85,7 @@ class RouterServer:
         tokenizer_dir = Path(config.tokenizer or info.model_path)
         tokenizer = RouterTokenizer(tokenizer_dir)
         nodes = self.pool.nodes
-        request_timeout = config.request_timeout * config.dilation  # emulated seconds on the wall clock
+        request_timeout = config.request_timeout * dilation  # emulated seconds on the wall clock
         # One policy per pool: a round-robin counter shared by two pools would step both in lockstep.
         mode = (
             ColocatedMode([nodes[a] for a in config.workers], make_policy(config.policy), request_timeout)
@@ -95,7 +101,7 @@ class RouterServer:
         limits = ModelLimits(info.max_context, info.vocab_size)
         server, self._health, self.address = open_server(config.host, config.port)
         labels = SeriesLabels(config.mode.value, "router", config.metrics.instance or self.address)
-        metrics = RouterMetrics(self.metrics_endpoint.registry, labels, config.slos, config.dilation)
+        metrics = RouterMetrics(self.metrics_endpoint.registry, labels, config.slos, dilation)
         # Tokenizing and chat templating, off the event loop. Two threads: the tokenizer releases the GIL, so two
         # long prompts tokenize at once, and more would only queue for the same cores.
         self._tokenizer_threads = ThreadPoolExecutor(TOKENIZER_THREADS, thread_name_prefix="tokenize")
@@ -111,7 +117,7 @@ class RouterServer:
             self._tokenizer_threads,
             scrubber,
             self.tracing,
-            config.dilation,
+            dilation,
         )
         add_router_service(RouterService(frontend), server)
         served_name = config.served_model_name or info.model_name

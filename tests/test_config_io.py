@@ -65,7 +65,6 @@ ROUTER = RouterConfig(
     slos=SloTable(Slo(1.5, 0.05, 9.0), {"chat": Slo(0.5, 0.02)}),
     metrics=MetricsConfig(enabled=False, host="0.0.0.0", port=9500, instance="r", otlp_endpoint="collector:4317"),
     drain_seconds=3.0,
-    dilation=12.0,
 )
 # The configs whose every field NODE and ROUTER change (a router needs a mode and nodes).
 BASELINES = {NodeConfig: NodeConfig(), RouterConfig: RouterConfig(mode=Mode.COLOCATED, workers=("127.0.0.1:1",))}

@@ -68,10 +68,6 @@ def add_server_commands(sub: Any, loaded: object | None = None) -> None:
     )
     add_metrics_args(router, defaults["metrics"])
     add_drain_arg(router, defaults["drain_seconds"])
-    router.add_argument(
-        "--dilation", type=float, default=defaults["dilation"],
-        help="the emulated nodes' wall seconds per emulated second: latencies are reported in emulated seconds",
-    )  # fmt: skip
     router.set_defaults(run=_run_router, role=None, slos_default=defaults["slos"], router_defaults=defaults)
 
 
@@ -103,7 +99,6 @@ def router_config_from(args: argparse.Namespace) -> RouterConfig:
         slos=slos_from(args, args.slos_default),
         metrics=metrics_config_from(args),
         drain_seconds=args.drain,
-        dilation=args.dilation,
     )
 
 

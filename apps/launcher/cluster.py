@@ -89,7 +89,6 @@ def router_config(spec: ClusterSpec, nodes: dict[Role, list[str]]) -> RouterConf
         slos=spec.slos,
         metrics=spec.node.metrics,
         drain_seconds=spec.node.drain_seconds,
-        dilation=spec.dilation,
     )
 
 

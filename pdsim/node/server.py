@@ -60,6 +60,7 @@ class NodeServer:
             self.config.default_max_tokens,
             self.load,
             lambda: self.built.engine.steps,
+            self.config.dilation,
         )
         pb_grpc.add_NodeServicer_to_server(node, server)
         self._add_services(server)

@@ -91,7 +91,7 @@ def request_from_pb(
 class NodeService(pb_grpc.NodeServicer):
     def __init__(
         self, role: str, info: ModelInfo, default_max_tokens: int, load: Callable[[], LoadSnapshot],
-        steps: Callable[[], int],
+        steps: Callable[[], int], dilation: float = 1.0,
     ) -> None:  # fmt: skip
         self._info = pb.NodeInfo(
             role=role,
@@ -102,6 +102,7 @@ class NodeService(pb_grpc.NodeServicer):
             eos_token_ids=sorted(info.eos_token_ids),
             vocab_size=info.limits.vocab_size,
             default_max_tokens=default_max_tokens,
+            time_dilation=dilation,
         )
         self._load = load
         self._steps = steps

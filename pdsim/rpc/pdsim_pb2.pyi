@@ -296,7 +296,7 @@ class InfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class NodeInfo(_message.Message):
-    __slots__ = ("role", "model_name", "model_path", "model_fingerprint", "max_context", "eos_token_ids", "vocab_size", "default_max_tokens")
+    __slots__ = ("role", "model_name", "model_path", "model_fingerprint", "max_context", "eos_token_ids", "vocab_size", "default_max_tokens", "time_dilation")
     ROLE_FIELD_NUMBER: _ClassVar[int]
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_PATH_FIELD_NUMBER: _ClassVar[int]
@@ -305,6 +305,7 @@ class NodeInfo(_message.Message):
     EOS_TOKEN_IDS_FIELD_NUMBER: _ClassVar[int]
     VOCAB_SIZE_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TIME_DILATION_FIELD_NUMBER: _ClassVar[int]
     role: str
     model_name: str
     model_path: str
@@ -313,4 +314,5 @@ class NodeInfo(_message.Message):
     eos_token_ids: _containers.RepeatedScalarFieldContainer[int]
     vocab_size: int
     default_max_tokens: int
-    def __init__(self, role: _Optional[str] = ..., model_name: _Optional[str] = ..., model_path: _Optional[str] = ..., model_fingerprint: _Optional[str] = ..., max_context: _Optional[int] = ..., eos_token_ids: _Optional[_Iterable[int]] = ..., vocab_size: _Optional[int] = ..., default_max_tokens: _Optional[int] = ...) -> None: ...
+    time_dilation: float
+    def __init__(self, role: _Optional[str] = ..., model_name: _Optional[str] = ..., model_path: _Optional[str] = ..., model_fingerprint: _Optional[str] = ..., max_context: _Optional[int] = ..., eos_token_ids: _Optional[_Iterable[int]] = ..., vocab_size: _Optional[int] = ..., default_max_tokens: _Optional[int] = ..., time_dilation: _Optional[float] = ...) -> None: ...
