@@ -24,6 +24,7 @@ from prometheus_client import (
     start_http_server,
 )
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from pdsim.core.slo import SloTable
@@ -183,6 +184,14 @@ class NodeMetrics:
             "pdsim_batch_size", "Requests per engine step, by phase", phase, registry=registry, buckets=BATCH_BUCKETS
         )
         busy = Counter("pdsim_busy_seconds", "Time the engine spent in steps, by phase", phase, registry=registry)
+        modeled = Counter(
+            "pdsim_step_modeled_seconds",
+            "Emulated nodes: the cost model's time for the steps, by phase (busy / modeled - 1 is the framework's "
+            "own overhead that the dilation did not hide)",
+            phase,
+            registry=registry,
+        )
+        self._modeled = {name: modeled.labels(*base, name) for name in ("prefill", "decode", "mixed")}
         self._queue_seconds = Histogram(
             "pdsim_request_queue_time_seconds",
             "Time a request waited on this node before its first step here",
@@ -234,6 +243,10 @@ class NodeMetrics:
         self._step_tokens["decode"].inc(stats.decode_tokens)
         for waited in stats.queue_seconds:
             self._queue_seconds.observe(waited * self._scale)
+
+    def modeled_step(self, phase: str, seconds: float) -> None:
+        """An emulated step's modeled time (emulated seconds already: the cost model's)."""
+        self._modeled[phase].inc(seconds)
 
     def kv_transfer(self, direction: str, num_bytes: int, seconds: float) -> None:
         """One request's KV, `sent` by a prefill node or `received` by a decode node."""
@@ -327,3 +340,13 @@ class RouterMetrics:
         """`outcome`: one of `OUTCOMES`, e.g. `invalid_argument` or `cancelled` (anything else counts as internal)."""
         key = (outcome if outcome in OUTCOMES else "internal", self.slos.class_of(request_class))
         self._outcomes_by[key].inc()
+
+
+def sample_sums(text: str) -> dict[str, float]:
+    """A /metrics page's samples summed over their labels, by sample name (`pdsim_step_seconds_sum`, ...): for
+    benchmarks that read a process's totals."""
+    sums: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            sums[sample.name] = sums.get(sample.name, 0.0) + sample.value
+    return sums

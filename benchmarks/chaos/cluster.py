@@ -57,6 +57,7 @@ class Cluster:
         )  # fmt: skip
         self.log: list[LogLine] = []
         self.nodes: dict[str, Node] = {}  # filled from the banner; restarts update pids
+        self.router_metrics_url = ""
         self._lock = threading.Lock()
         assert self.process.stderr is not None
         threading.Thread(target=self._pump, args=(self.process.stderr,), daemon=True).start()
@@ -67,7 +68,8 @@ class Cluster:
             raise
         self.router = banner.split()[1]
         self.nodes = {m[1]: Node(m[1], m[2], int(m[3]), m[4], [int(m[3])]) for m in _NODE_LINE.finditer(banner)}
-        self.nodes.pop("router", None)
+        router = self.nodes.pop("router", None)
+        self.router_metrics_url = router.metrics_url if router is not None else ""
 
     def _pump(self, stream: IO[str]) -> None:
         for line in stream:

@@ -1,0 +1,23 @@
+"""python -m benchmarks.emulation overhead|fidelity [...]"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from benchmarks.emulation.overhead import add_overhead_args, format_overhead, overhead_config_from, run_overhead
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.emulation", description=__doc__)
+    sub = parser.add_subparsers(dest="benchmark", required=True)
+    add_overhead_args(sub.add_parser("overhead", help="the dilation a cluster shape needs"))
+    args = parser.parse_args(argv)
+    if args.benchmark == "overhead":
+        config = overhead_config_from(args)
+        print(format_overhead(config, run_overhead(config)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
