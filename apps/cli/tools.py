@@ -1,5 +1,5 @@
-"""`pdsim generate|loadgen|observe|phases|hardware|estimate|report`: clients of a running cluster, the phase
-benchmark, the emulated accelerators and their step-time calculator, and the report."""
+"""`pdsim generate|loadgen|observe|phases|hardware|estimate|calibrate|report`: clients of a running cluster, the
+phase benchmark, the emulated accelerators, their step-time calculator and calibration, and the report."""
 
 from __future__ import annotations
 
@@ -65,6 +65,12 @@ def add_tool_commands(sub: Any) -> None:
     estimate = sub.add_parser("estimate", help="model one step's time on an emulated accelerator")
     add_estimate_args(estimate)
     estimate.set_defaults(run=_run_estimate)
+
+    from benchmarks.calibrate.cli import add_calibrate_args, run_calibrate_command
+
+    calibrate = sub.add_parser("calibrate", help="fit an emulated profile to this device's measured steps")
+    add_calibrate_args(calibrate)
+    calibrate.set_defaults(run=run_calibrate_command)
 
     report = sub.add_parser("report", help="rewrite results/compare/report.md from the results on disk")
     report.add_argument("--output", default="results")

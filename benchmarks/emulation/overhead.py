@@ -69,15 +69,15 @@ def format_overhead(config: OverheadConfig, results: Sequence[tuple[float, RunFi
     lines = [
         f"{shape} on {config.device}, {config.model}; mix {config.mix} at {config.rate:g} req/s for "
         f"{config.duration:g} emulated s (medians in emulated ms; 'vs' = against dilation {results[-1][0]:g})",
-        f"{'dilation':>8} {'overhead':>9} {'TTFT':>8} {'vs':>6} {'TPOT':>8} {'vs':>6} {'done':>6} {'wall s':>7}",
+        f"{'dilation':>8} {'overhead':>8} {'TTFT':>8} {'vs':>6} {'TPOT':>8} {'vs':>6} {'done':>6} {'wall s':>7} errors",
     ]
     for dilation, figures, wall in results:
         ttft, tpot = figures.median("ttft"), figures.median("tpot")
         done = figures.summary["completed"]
         lines.append(
-            f"{dilation:>8g} {figures.framework_overhead:>9.1%} {ttft * 1000:>8.2f} "
+            f"{dilation:>8g} {figures.framework_overhead:>8.1%} {ttft * 1000:>8.2f} "
             f"{ttft / reference.median('ttft'):>6.2f} {tpot * 1000:>8.2f} {tpot / reference.median('tpot'):>6.2f} "
-            f"{done:>6} {wall:>7.0f}"
+            f"{done:>6} {wall:>7.0f}  {figures.summary['errors'] or ''}"
         )
     return "\n".join(lines)
 

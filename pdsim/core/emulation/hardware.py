@@ -58,6 +58,10 @@ class HardwareProfile:
     flop_efficiency: Figure  # the fraction of peak FLOP/s real kernels reach
     bandwidth_efficiency: Figure  # the fraction of peak bandwidth real kernels reach
     step_overhead_s: Figure  # fixed seconds per step: launches, scheduling, sampling
+    # Attention kernels may reach other fractions than GEMMs (a CPU's attention over a padded cache, say): when
+    # absent, attention runs at the GEMMs' efficiencies. `pdsim calibrate` fits them.
+    attention_flop_efficiency: Figure | None = None
+    attention_bandwidth_efficiency: Figure | None = None
 
     def __post_init__(self) -> None:
         if set(self.peak_flops) != set(DTYPE_BYTES):
@@ -66,7 +70,9 @@ class HardwareProfile:
         for name in [*(f"peak {dtype} FLOP/s" for dtype in self.peak_flops), "memory bandwidth B/s", "memory size B"]:
             if named[name].value <= 0:
                 raise ValueError(f"{self.id}: {name} must be > 0, got {named[name].value}")
-        for name in ("usable memory fraction", "flop efficiency", "bandwidth efficiency"):
+        fractions = ["usable memory fraction", "flop efficiency", "bandwidth efficiency"]
+        fractions += [name for name in ("attention flop efficiency", "attention bandwidth efficiency") if name in named]
+        for name in fractions:
             if not 0 < named[name].value <= 1:
                 raise ValueError(f"{self.id}: {name} must be in (0, 1], got {named[name].value}")
         if self.step_overhead_s.value < 0:
@@ -88,7 +94,20 @@ class HardwareProfile:
             ("flop efficiency", self.flop_efficiency),
             ("bandwidth efficiency", self.bandwidth_efficiency),
             ("step overhead s", self.step_overhead_s),
+            *self._attention_figures(),
         ]
+
+    def _attention_figures(self) -> list[tuple[str, Figure]]:
+        named = (("attention flop efficiency", self.attention_flop_efficiency),
+                 ("attention bandwidth efficiency", self.attention_bandwidth_efficiency))  # fmt: skip
+        return [(name, figure) for name, figure in named if figure is not None]
+
+    @property
+    def attention_efficiencies(self) -> tuple[float, float]:
+        """(FLOP, bandwidth) efficiency of attention kernels: their own when fitted, else the GEMMs'."""
+        flop = self.attention_flop_efficiency or self.flop_efficiency
+        bandwidth = self.attention_bandwidth_efficiency or self.bandwidth_efficiency
+        return flop.value, bandwidth.value
 
 
 def profile_ids() -> list[str]:
@@ -117,7 +136,8 @@ def parse_profile(data: Mapping[str, Any]) -> HardwareProfile:
         memory, link, efficiency = data["memory"], data["interconnect"], data["efficiency"]
         _expect_keys(profile_id, "[memory]", memory, {"bandwidth", "size", "usable_fraction"})
         _expect_keys(profile_id, "[interconnect]", link, {"name", "bandwidth", "latency"})
-        _expect_keys(profile_id, "[efficiency]", efficiency, {"flop", "bandwidth", "step_overhead_s"})
+        _expect_keys(profile_id, "[efficiency]", efficiency, {"flop", "bandwidth", "step_overhead_s"},
+                     optional={"attention_flop", "attention_bandwidth"})  # fmt: skip
         return HardwareProfile(
             id=profile_id,
             name=str(data["name"]),
@@ -131,6 +151,8 @@ def parse_profile(data: Mapping[str, Any]) -> HardwareProfile:
             flop_efficiency=_figure(profile_id, efficiency["flop"]),
             bandwidth_efficiency=_figure(profile_id, efficiency["bandwidth"]),
             step_overhead_s=_figure(profile_id, efficiency["step_overhead_s"]),
+            attention_flop_efficiency=_optional_figure(profile_id, efficiency.get("attention_flop")),
+            attention_bandwidth_efficiency=_optional_figure(profile_id, efficiency.get("attention_bandwidth")),
         )
     except (TypeError, AttributeError) as error:
         raise ValueError(f"hardware profile {profile_id!r} is malformed: {error}") from None
@@ -144,6 +166,17 @@ def _figure(profile_id: str, table: Any) -> Figure:
     return Figure(float(table["value"]), str(table["source"]))
 
 
-def _expect_keys(profile_id: str, where: str, table: Mapping[str, Any], keys: set[str]) -> None:
-    if set(table) != keys:
-        raise ValueError(f"{profile_id}: {where} needs keys {sorted(keys)}, got {sorted(table)}")
+def _optional_figure(profile_id: str, table: Any) -> Figure | None:
+    return None if table is None else _figure(profile_id, table)
+
+
+def _expect_keys(
+    profile_id: str,
+    where: str,
+    table: Mapping[str, Any],
+    keys: set[str],
+    optional: frozenset[str] | set[str] = frozenset(),
+) -> None:
+    if not keys <= set(table) <= keys | optional:
+        extra = f" (and optionally {sorted(optional)})" if optional else ""
+        raise ValueError(f"{profile_id}: {where} needs keys {sorted(keys)}{extra}, got {sorted(table)}")

@@ -4,6 +4,7 @@ A step's forward (see `costs`) splits into parts that run as separate kernels: t
 once for the whole batch, FLOPs for every new token) and attention (QK^T and AV over the cached context, every
 cached key and value read once). Each part takes max(FLOPs / (peak x flop efficiency), bytes / (bandwidth x
 bandwidth efficiency)) and is bound by whichever roof that is; the parts add up, as kernels run one after another.
+Attention runs at the profile's attention efficiencies when it has them (`pdsim calibrate` fits them).
 
 Tensor parallelism over `tp` ranks (Megatron style) divides each part's FLOPs and bytes by `tp` and adds two
 all-reduces a layer (after attention's output projection and after the MLP) of the step's activations, tokens x
@@ -71,10 +72,13 @@ def step_time(
     cost = forward_cost(shape, segments, dtype)
     tokens = sum(s.new for s in segments)
     kv_bytes = cost.kv_read_bytes + cost.kv_write_bytes
+    gemm_efficiencies = (profile.flop_efficiency.value, profile.bandwidth_efficiency.value)
     parts = [
-        _roofline(profile, dtype, "gemms", (cost.linear_flops + cost.head_flops) / tp, cost.weight_bytes / tp),
-        _roofline(profile, dtype, "attention", cost.attention_flops / tp, kv_bytes / tp),
-    ]
+        _roofline(profile, dtype, "gemms", (cost.linear_flops + cost.head_flops) / tp, cost.weight_bytes / tp,
+                  gemm_efficiencies),
+        _roofline(profile, dtype, "attention", cost.attention_flops / tp, kv_bytes / tp,
+                  profile.attention_efficiencies),
+    ]  # fmt: skip
     if tp > 1:
         parts.append(_all_reduces(profile, shape, tokens * shape.hidden * DTYPE_BYTES[dtype], tp))
     parts.append(Part("overhead", 0.0, 0.0, profile.step_overhead_s.value, Roof.OVERHEAD))
@@ -111,12 +115,18 @@ def mixed_step(
 def at_peak(profile: HardwareProfile) -> HardwareProfile:
     """The profile with every efficiency 1 and no overhead: the roofline's ceiling, which no real step reaches."""
     full = Figure(1.0, "ideal: 100% of the published peak")
-    return replace(profile, flop_efficiency=full, bandwidth_efficiency=full, step_overhead_s=Figure(0.0, "ideal"))
+    return replace(
+        profile, flop_efficiency=full, bandwidth_efficiency=full, step_overhead_s=Figure(0.0, "ideal"),
+        attention_flop_efficiency=None, attention_bandwidth_efficiency=None,
+    )  # fmt: skip
 
 
-def _roofline(profile: HardwareProfile, dtype: str, name: str, flops: float, nbytes: float) -> Part:
-    compute = flops / (profile.peak(dtype) * profile.flop_efficiency.value)
-    memory = nbytes / (profile.memory_bandwidth.value * profile.bandwidth_efficiency.value)
+def _roofline(
+    profile: HardwareProfile, dtype: str, name: str, flops: float, nbytes: float, efficiencies: tuple[float, float]
+) -> Part:
+    flop_efficiency, bandwidth_efficiency = efficiencies
+    compute = flops / (profile.peak(dtype) * flop_efficiency)
+    memory = nbytes / (profile.memory_bandwidth.value * bandwidth_efficiency)
     return Part(name, flops, nbytes, max(compute, memory), Roof.COMPUTE if compute > memory else Roof.MEMORY)
 
 

@@ -1,0 +1,1 @@
+"""`pdsim calibrate`: fit a hardware profile to the steps this machine's device really takes."""
