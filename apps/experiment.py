@@ -45,6 +45,8 @@ class ExperimentConfig:
     prefill: int = 1  # disaggregated
     decode: int = 1
     max_batch: int = 16
+    # colocated chunked: tokens per step (EngineConfig's default is measured for this CPU; a GPU takes more)
+    step_token_budget: int = EngineConfig().step_token_budget
     routing: Policy = Policy.LEAST_LOADED
     workload: WorkloadSpec = field(default_factory=WorkloadSpec)
     limits: RunLimits = field(default_factory=lambda: RunLimits(duration=30.0, warmup=4, drain_timeout=60.0))
@@ -89,7 +91,7 @@ class ExperimentConfig:
         return f"{self.prefill} prefill + {self.decode} decode"
 
     def engine(self, arm: Arm) -> EngineConfig:
-        defaults = EngineConfig(max_batch=self.max_batch)
+        defaults = EngineConfig(max_batch=self.max_batch, step_token_budget=self.step_token_budget)
         return dataclasses.replace(defaults, policy=arm.schedule) if arm.schedule else defaults
 
     @property
@@ -131,7 +133,7 @@ class ExperimentConfig:
                 for a in arms_named(self.arms)
             ],
             "routing": self.routing.value,
-            "step_token_budget": EngineConfig().step_token_budget,
+            "step_token_budget": self.step_token_budget,
             "placement": self._placement(),
             "workload": self._workload_text(),
             "classes": self._classes(),
@@ -205,9 +207,11 @@ def expected_time(config: ExperimentConfig, arms: int, rates: int) -> str:
     out its whole drain)."""
     runs = arms * rates * config.repeats
     probes = arms * config.capacity.max_probes if config.find_capacity else 0
-    sending = runs * config.limits.duration + probes * config.capacity.probe_duration
+    # Emulated seconds take `dilation` wall seconds each.
+    dilation = config.emulation.dilation if config.emulated else 1.0
+    sending = (runs * config.limits.duration + probes * config.capacity.probe_duration) * dilation
     typical = arms * _START_S + sending + (runs + probes) * _RUN_OVERHEAD_S
-    most = arms * _START_S + sending + (runs + probes) * (_RUN_OVERHEAD_S + config.limits.drain_seconds)
+    most = arms * _START_S + sending + (runs + probes) * (_RUN_OVERHEAD_S + config.limits.drain_seconds * dilation)
     text = f"{arms} arms x {rates} rates x {config.repeats} repeats = {runs} runs of {config.limits.duration:g} s"
     if probes:
         search = config.capacity

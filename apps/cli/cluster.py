@@ -104,6 +104,10 @@ def _add_experiment_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prefill", type=int, default=defaults.prefill, help="prefill nodes")
     parser.add_argument("--decode", type=int, default=defaults.decode, help="decode nodes")
     parser.add_argument("--max-batch", type=int, default=defaults.max_batch)
+    parser.add_argument(
+        "--step-token-budget", type=int, default=defaults.step_token_budget,
+        help="colocated chunked: tokens per step (decodes first, then a prompt chunk)",
+    )  # fmt: skip
     add_routing_arg(parser, defaults.routing)
     parser.add_argument(
         "--rates", default=None, help=f"the sweep, req/s (default {_listed(defaults.rates)}; with --repeats > 1, "
@@ -179,6 +183,7 @@ def experiment_config_from(args: argparse.Namespace) -> ExperimentConfig:
         prefill=args.prefill,
         decode=args.decode,
         max_batch=args.max_batch,
+        step_token_budget=args.step_token_budget,
         routing=args.routing,
         workload=workload_from(args),
         limits=limits_from(args),

@@ -5,6 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from benchmarks.emulation.fidelity import (
+    add_fidelity_args,
+    calibrated_profile,
+    fidelity_config_from,
+    format_fidelity,
+    run_fidelity,
+)
 from benchmarks.emulation.overhead import add_overhead_args, format_overhead, overhead_config_from, run_overhead
 
 
@@ -12,10 +19,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.emulation", description=__doc__)
     sub = parser.add_subparsers(dest="benchmark", required=True)
     add_overhead_args(sub.add_parser("overhead", help="the dilation a cluster shape needs"))
+    add_fidelity_args(sub.add_parser("fidelity", help="a real cluster on this CPU against its emulated twin"))
     args = parser.parse_args(argv)
     if args.benchmark == "overhead":
         config = overhead_config_from(args)
         print(format_overhead(config, run_overhead(config)), flush=True)
+    else:
+        fidelity = fidelity_config_from(args)
+        profile = calibrated_profile(fidelity)
+        print(format_fidelity(fidelity, profile, run_fidelity(fidelity, profile)), flush=True)
     return 0
 
 
