@@ -28,12 +28,13 @@ class SharedLink:
         try:
             await asyncio.sleep(seconds * self.dilation)
             left = float(nbytes)
-            while left > 0:
+            while True:
                 share = self.link.bandwidth.value / self._active
-                step = min(_QUANTUM_SECONDS, left / share)
-                await asyncio.sleep(step * self.dilation)
-                left -= step * share
-                seconds += step
-            return seconds
+                if left <= share * _QUANTUM_SECONDS:  # the last stretch: ends the transfer (no float residue)
+                    await asyncio.sleep(left / share * self.dilation)
+                    return seconds + left / share
+                await asyncio.sleep(_QUANTUM_SECONDS * self.dilation)
+                left -= share * _QUANTUM_SECONDS
+                seconds += _QUANTUM_SECONDS
         finally:
             self._active -= 1

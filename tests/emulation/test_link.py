@@ -46,3 +46,15 @@ def test_transfers_at_once_share_the_bandwidth() -> None:
     both = asyncio.run(scenario())
     # Each gets half the bandwidth: 80 ms of transfer, plus the latency, for both.
     assert both == [pytest.approx(0.09, rel=0.05)] * 2
+
+
+def test_transfers_of_any_size_end() -> None:
+    """A transfer's last stretch ends it: no float residue keeps it looping (it once spun a prefill node)."""
+
+    async def scenario() -> list[float]:
+        link = SharedLink(load_link("nvlink"), dilation=1.0)
+        sizes = [1, 12345.6789, 3.3e6, 7.77e7, 131072 * 4321]
+        return list(await asyncio.wait_for(asyncio.gather(*(link.carry(n) for n in sizes)), timeout=2.0))
+
+    took = asyncio.run(scenario())
+    assert all(t >= 10e-6 for t in took)  # the latency, at least
