@@ -17,7 +17,7 @@ from benchmarks.phases.config import PhasesConfig
 from pdsim.models.flags import add_model_args, model_spec_from
 
 if TYPE_CHECKING:  # torch loads only when the benchmark runs, not when the CLI parses
-    from benchmarks.phases.peaks import Peaks
+    from benchmarks.phases.roofs import Peaks
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -80,8 +80,9 @@ def run_phases(config: PhasesConfig, log: Callable[[str], object] = print) -> di
 
     from benchmarks.phases import report
     from benchmarks.phases.mixed import format_mixed, mixed_point
-    from benchmarks.phases.peaks import device_name, measure_peaks, spec_peaks
+    from benchmarks.phases.peaks import device_name, measure_peaks
     from benchmarks.phases.roofline_plot import plot_roofline
+    from benchmarks.phases.roofs import spec_peaks
     from benchmarks.phases.timing import PhaseTimer
     from pdsim.core.emulation.shape import ModelShape
     from pdsim.engine.build import build_runner, load_engine_model

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from benchmarks.phases.peaks import Peaks
-from benchmarks.phases.timing import Headline, Point
+from benchmarks.phases.points import Headline, Point
+from benchmarks.phases.roofs import Peaks
 
 
 def point_record(point: Point, measured: Peaks, spec: Peaks | None) -> dict[str, Any]:

@@ -6,8 +6,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.phases.peaks import Peaks
-from benchmarks.phases.timing import Headline, Point
+from benchmarks.phases.points import Headline, Point
+from benchmarks.phases.roofs import Peaks
 
 
 def plot_roofline(

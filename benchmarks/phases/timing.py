@@ -12,12 +12,12 @@ a real generation: one batched prefill, then decode steps over a growing context
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
 
 import torch
 
 from benchmarks.phases.peaks import timed
-from pdsim.core.emulation.costs import Cost, decode_cost, prefill_cost
+from benchmarks.phases.points import Headline, Point, cost_point
+from pdsim.core.emulation.costs import decode_cost, prefill_cost
 from pdsim.core.emulation.shape import ModelShape
 from pdsim.core.requests import SamplingParams
 from pdsim.engine.model_runner import HfModelRunner
@@ -25,54 +25,6 @@ from pdsim.engine.step import DecodeRow, PrefillRow, SamplingRow, StepInput
 
 # Every benchmark samples greedily: the cheapest sampling, so the timings are the model's.
 GREEDY = SamplingRow(SamplingParams(), seed=0, index=0)
-
-
-@dataclass(frozen=True, slots=True)
-class Point:
-    """Forwards of one shape, measured: totals over `steps` forwards, so every rate is a total over `seconds`."""
-
-    phase: str  # "prefill" or "decode"
-    batch: int
-    context: int  # prefill: prompt length; decode: tokens cached before the step (the mean, for a generation)
-    steps: int
-    seconds: float
-    tokens: int  # prefill: prompt tokens processed; decode: tokens generated
-    flops: float
-    bytes: float
-
-    @property
-    def step_seconds(self) -> float:
-        return self.seconds / self.steps
-
-    @property
-    def tokens_per_s(self) -> float:
-        return self.tokens / self.seconds
-
-    @property
-    def flops_per_s(self) -> float:
-        return self.flops / self.seconds
-
-    @property
-    def bytes_per_s(self) -> float:
-        return self.bytes / self.seconds
-
-    @property
-    def intensity(self) -> float:
-        return self.flops / self.bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Headline:
-    """The seed's experiment: `batch` concurrent requests, one batched prefill, then every decode step."""
-
-    prefill: Point
-    decode: Point
-    step_seconds: tuple[float, ...]
-
-    @property
-    def ratio(self) -> float:
-        """Prefill tokens/s over decode tokens/s."""
-        return self.prefill.tokens_per_s / self.decode.tokens_per_s
 
 
 class PhaseTimer:
@@ -86,7 +38,7 @@ class PhaseTimer:
     def prefill_point(self, batch: int, length: int, repeats: int) -> Point:
         """The median of `repeats` prefills of `batch` prompts of `length` tokens (after one warm-up)."""
         times = [self._prefill(batch, length)[1] for _ in range(repeats + 1)][1:]
-        return _point(
+        return cost_point(
             "prefill",
             batch,
             length,
@@ -101,7 +53,7 @@ class PhaseTimer:
         self._check_fits(batch, context + 1)
         rows = [DecodeRow(1, context, GREEDY) for _ in range(batch)]
         times = [self._timed_decode(rows)[1] for _ in range(warmup + steps)][warmup:]
-        return _point(
+        return cost_point(
             "decode",
             batch,
             context,
@@ -127,7 +79,7 @@ class PhaseTimer:
             times.append(seconds)
             cost = decode_cost(self.shape, requests, context, self.dtype)
             flops, nbytes = flops + cost.flops, nbytes + cost.bytes
-        prefill = _point(
+        prefill = cost_point(
             "prefill",
             requests,
             input_tokens,
@@ -158,9 +110,3 @@ class PhaseTimer:
                 f"{batch} rows of {tokens} tokens do not fit a KV store of "
                 f"{kv.num_slots} slots x {kv.max_tokens} tokens"
             )
-
-
-def _point(phase: str, batch: int, context: int, steps: int, step_seconds: float, tokens: int, cost: Cost) -> Point:
-    return Point(
-        phase, batch, context, steps, step_seconds * steps, tokens * steps, cost.flops * steps, cost.bytes * steps
-    )

@@ -10,7 +10,7 @@ import pytest
 
 from benchmarks.phases.config import PhasesConfig
 from benchmarks.phases.main import run_phases
-from benchmarks.phases.peaks import spec_peaks
+from benchmarks.phases.roofs import spec_peaks
 from pdsim.core.emulation.shape import ModelShape
 from pdsim.engine.build import load_engine_model
 from pdsim.models.spec import ModelSpec
