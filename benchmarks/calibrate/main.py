@@ -75,8 +75,12 @@ def device_profile(config: CalibrateConfig, log: Callable[[str], object]) -> Har
     today = f"{datetime.now(UTC):%Y-%m-%d}"
     measured = f"measured by pdsim calibrate on {name} ({config.threads} thread(s)), {today}"
     peaks = {}
+    sizes = {}
     for dtype in DTYPE_BYTES:
-        found = measure_peaks(device, dtype, config.matmul_size, config.copy_mib * 2**20)
+        # The run's dtype at full size; the others, which a profile must also state, on a smaller matmul: a CPU
+        # without 16-bit units takes minutes over a 2048^2 float16 one.
+        sizes[dtype] = config.matmul_size if dtype == config.model.dtype else min(config.matmul_size, 512)
+        found = measure_peaks(device, dtype, sizes[dtype], config.copy_mib * 2**20)
         peaks[dtype] = found
         log(f"roofs in {dtype}: {found.flops_per_s / 1e9:,.1f} GFLOP/s, {found.bytes_per_s / 1e9:,.1f} GB/s")
     bandwidth = max(p.bytes_per_s for p in peaks.values())
@@ -86,7 +90,7 @@ def device_profile(config: CalibrateConfig, log: Callable[[str], object]) -> Har
         id=config.output_path.stem,
         name=f"{name} ({config.threads} thread(s)), calibrated for {config.model.model} in {config.model.dtype}",
         peak_flops={
-            dtype: Figure(p.flops_per_s, f"{measured}: {config.matmul_size}^2 matmul") for dtype, p in peaks.items()
+            dtype: Figure(p.flops_per_s, f"{measured}: {sizes[dtype]}^2 matmul") for dtype, p in peaks.items()
         },
         memory_bandwidth=Figure(bandwidth, f"{measured}: {config.copy_mib} MiB copy"),
         memory_size=Figure(memory, memory_source),

@@ -35,6 +35,7 @@ class PhasesConfig:
     matmul_size: int = 2048  # the compute roof: an n x n matmul
     copy_mib: int = 256  # the memory roof: copying this much (far larger than any cache)
     output: Path = Path("results/phases")
+    emulate: str | None = None  # emulated:<profile>: predict every point with the cost model instead of measuring
 
     def __post_init__(self) -> None:
         for name in ("requests", "input_tokens", "steps", "repeats", "threads", "matmul_size", "copy_mib"):

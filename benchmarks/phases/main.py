@@ -50,6 +50,10 @@ def add_phases_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--matmul-size", type=int, default=d.matmul_size, help="compute roof: n x n matmul")
     parser.add_argument("--copy-mib", type=int, default=d.copy_mib, help="memory roof: MiB copied")
     parser.add_argument("--out", default=str(d.output), help="directory for results.json and roofline.png")
+    parser.add_argument(
+        "--emulate", default=None, metavar="emulated:PROFILE",
+        help="predict the points on an emulated device's roofs (no torch; --model may be a shipped config)",
+    )  # fmt: skip
 
 
 def phases_config_from(args: argparse.Namespace) -> PhasesConfig:
@@ -71,11 +75,16 @@ def phases_config_from(args: argparse.Namespace) -> PhasesConfig:
         matmul_size=args.matmul_size,
         copy_mib=args.copy_mib,
         output=Path(args.out),
+        emulate=args.emulate,
     )
 
 
 def run_phases(config: PhasesConfig, log: Callable[[str], object] = print) -> dict[str, Any]:
     """Run the whole benchmark; write results.json and roofline.png under `config.output`; return the results."""
+    if config.emulate is not None:
+        from benchmarks.phases.emulated import run_emulated_phases
+
+        return run_emulated_phases(config, config.emulate, log)
     import torch
 
     from benchmarks.phases import report
