@@ -45,6 +45,7 @@ NODE = NodeConfig(
     ),
     drain_seconds=0.5,
     emulation=EmulationConfig(tp=4, link="roce-100g", dilation=25.0),
+    record_steps="/tmp/steps",
 )
 ROUTER = RouterConfig(
     mode=Mode.DISAGGREGATED,

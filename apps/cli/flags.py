@@ -179,6 +179,10 @@ def add_node_args(parser: argparse.ArgumentParser, defaults: NodeConfig, one_pro
     add_engine_args(parser, defaults.engine, defaults)
     add_metrics_args(parser, defaults.metrics, one_process)
     add_emulation_args(parser, defaults.emulation)
+    parser.add_argument(
+        "--record-steps", default=defaults.record_steps, metavar="DIR",
+        help="append every step's shape and seconds to DIR/<role>-<port>.jsonl (for pdsim calibrate --from-steps)",
+    )  # fmt: skip
 
 
 def add_emulation_args(parser: argparse.ArgumentParser, defaults: EmulationConfig) -> None:
@@ -221,6 +225,7 @@ def node_config_from(args: argparse.Namespace, one_process: bool = True) -> Node
         metrics=metrics_config_from(args),
         drain_seconds=args.drain,
         emulation=emulation_config_from(args),
+        record_steps=args.record_steps,
     )
 
 

@@ -16,6 +16,10 @@ def add_calibrate_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=d.repeats, help="timed runs per step shape (median)")
     parser.add_argument("--output", default=None, help=f"the profile to write (default {d.output_path.parent}/...)")
     parser.add_argument("--quick", action="store_true", help="a handful of small shapes (for tests)")
+    parser.add_argument(
+        "--from-steps", nargs="+", default=None, metavar="FILE",
+        help="fit to steps serving nodes recorded (--record-steps) instead of measuring steps alone",
+    )  # fmt: skip
 
 
 def calibrate_config_from(args: argparse.Namespace) -> CalibrateConfig:
@@ -30,9 +34,12 @@ def calibrate_config_from(args: argparse.Namespace) -> CalibrateConfig:
 
 
 def run_calibrate_command(args: argparse.Namespace) -> int:
-    from benchmarks.calibrate.main import format_calibration, run_calibrate
+    from benchmarks.calibrate.main import calibrate_from_steps, format_calibration, run_calibrate
 
     config = calibrate_config_from(args)
-    calibration = run_calibrate(config)
+    if args.from_steps:
+        calibration = calibrate_from_steps(config, [Path(f) for f in args.from_steps])
+    else:
+        calibration = run_calibrate(config)
     print(format_calibration(calibration, str(config.output_path)))
     return 0

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from benchmarks.calibrate.config import CalibrateConfig, Shape
@@ -27,6 +28,8 @@ from pdsim.core.emulation.hardware import Figure, HardwareProfile, Interconnect
 from pdsim.core.emulation.profile_file import write_profile
 from pdsim.core.emulation.shape import ModelShape
 from pdsim.core.kv_layout import DTYPE_BYTES
+
+_MOST_ROWS = 40  # a step set longer than this is summarized, not listed
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +92,7 @@ def device_profile(config: CalibrateConfig, log: Callable[[str], object]) -> Har
     return HardwareProfile(
         id=config.output_path.stem,
         name=f"{name} ({config.threads} thread(s)), calibrated for {config.model.model} in {config.model.dtype}",
-        peak_flops={
-            dtype: Figure(p.flops_per_s, f"{measured}: {sizes[dtype]}^2 matmul") for dtype, p in peaks.items()
-        },
+        peak_flops={dtype: Figure(p.flops_per_s, f"{measured}: {sizes[dtype]}^2 matmul") for dtype, p in peaks.items()},
         memory_bandwidth=Figure(bandwidth, f"{measured}: {config.copy_mib} MiB copy"),
         memory_size=Figure(memory, memory_source),
         usable_memory_fraction=Figure(0.9, "assumption: as vLLM's gpu_memory_utilization default"),
@@ -148,6 +149,8 @@ def format_calibration(calibration: Calibration, path: str) -> str:
         f"{'step':<34} {'set':<9} {'measured ms':>11} {'predicted ms':>12} {'error':>7}",
     ]
     for label, steps in (("fitted", calibration.train), ("held-out", calibration.held_out)):
+        if len(steps) > _MOST_ROWS:  # steps recorded while serving: hundreds; their summary says it
+            continue
         for step, error in zip(steps, calibration.errors(steps), strict=True):
             predicted = step.seconds * (1 + error)
             lines.append(
@@ -158,3 +161,34 @@ def format_calibration(calibration: Calibration, path: str) -> str:
         lines.append(f"{label} steps: median |error| {median:.1%}, p90 {p90:.1%} ({len(steps)} shapes)")
     lines.append(f"profile: {path} (use it as --device emulated:{path})")
     return "\n".join(lines)
+
+
+def calibrate_from_steps(
+    config: CalibrateConfig,
+    files: Sequence[Path],
+    log: Callable[[str], object] = print,
+    base: HardwareProfile | None = None,
+) -> Calibration:
+    """Fit to steps serving nodes recorded (`--record-steps`), every fifth held out, on `base`'s roofs (default:
+    measured here now)."""
+    import torch
+
+    from pdsim.core.emulation.fit import recorded_steps, split_held_out
+    from pdsim.core.emulation.models import load_model_config
+
+    torch.set_num_threads(config.threads)
+    steps = [step for path in files for step in recorded_steps(path.read_text().splitlines(), path.stem)]
+    if not steps:
+        raise ValueError(f"no recorded steps in {', '.join(map(str, files))}")
+    train, held_out = split_held_out(steps)
+    log(f"{len(steps)} recorded steps from {len(files)} file(s): fitting on {len(train)}, {len(held_out)} held out")
+    base = base or device_profile(config, log)
+    shape = load_model_config(config.model.model).shape
+    fitted = fit_efficiencies(base, shape, config.model.dtype, train)
+    source = (
+        f"fitted by pdsim calibrate to {len(train)} steps of {config.model.model} ({config.model.dtype}) recorded "
+        f"while serving ({', '.join(p.name for p in files)}), {datetime.now(UTC):%Y-%m-%d}"
+    )
+    calibration = Calibration(fitted.applied(base, source), shape, fitted, train, held_out, config.model.dtype)
+    write_profile(calibration.profile, config.output_path)
+    return calibration

@@ -7,7 +7,6 @@ import sys
 
 from benchmarks.emulation.fidelity import (
     add_fidelity_args,
-    calibrated_profile,
     fidelity_config_from,
     format_fidelity,
     run_fidelity,
@@ -26,8 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         print(format_overhead(config, run_overhead(config)), flush=True)
     else:
         fidelity = fidelity_config_from(args)
-        profile = calibrated_profile(fidelity)
-        print(format_fidelity(fidelity, profile, run_fidelity(fidelity, profile)), flush=True)
+        print(format_fidelity(fidelity, run_fidelity(fidelity)), flush=True)
     return 0
 
 

@@ -17,7 +17,7 @@ from pdsim.core.errors import PdsimError, ResourceExhausted, Unavailable
 from pdsim.engine.batch import Batch
 from pdsim.engine.request import Request
 from pdsim.engine.schedulers import LoadSnapshot, Scheduler
-from pdsim.engine.step import ModelRunner, StepOutput
+from pdsim.engine.step import ModelRunner, StepInput, StepOutput
 from pdsim.engine.step_stats import Observers, StepClock, StepObserver, StepStats
 
 __all__ = ["Engine", "StepObserver", "StepStats"]
@@ -108,17 +108,18 @@ class Engine:
 
     def _step(self, batch: Batch) -> None:
         clock = StepClock()
-        output = self._run(batch)
+        step = batch.step_input()
+        output = self._run(batch, step)
         if output is not None:
             clock.stop()
             self.scheduler.postprocess(batch, output)
             self.steps += 1
-            self._observers.notify(batch, clock, self.scheduler)
+            self._observers.notify(batch, clock, self.scheduler, step.segments())
 
-    def _run(self, batch: Batch) -> StepOutput | None:
+    def _run(self, batch: Batch, step: StepInput) -> StepOutput | None:
         """The step's tokens, or None when the step failed and its requests were failed with it."""
         try:
-            return self.runner.run(batch.step_input())
+            return self.runner.run(step)
         except Exception as exc:  # a failed step must not kill the node: fail its requests instead
             log.exception("%s step failed", batch.phase.value)
             self.scheduler.fail(batch, PdsimError(f"{batch.phase.value} step failed: {exc}"))

@@ -71,6 +71,10 @@ class StepInput:
     def decode(cls, rows: Sequence[DecodeRow]) -> StepInput:
         return cls(decodes=rows)
 
+    def segments(self) -> tuple[tuple[int, int], ...]:
+        """The step's work as (new tokens, tokens already cached) per row: what the cost model counts."""
+        return (*((1, row.position) for row in self.decodes), *((len(c.prompt_ids), c.start) for c in self.chunks))
+
 
 @dataclass(frozen=True, slots=True)
 class StepOutput:

@@ -30,6 +30,7 @@ class StepStats:
     waiting: int  # queued after the step
     running: int
     queue_seconds: tuple[float, ...] = ()  # time in the queue of each request that left it for this step
+    segments: tuple[tuple[int, int], ...] = ()  # (new tokens, cached tokens) per row: the step's shape
 
 
 StepObserver = Callable[[StepStats], None]
@@ -54,7 +55,9 @@ class Observers:
     def add(self, observer: StepObserver) -> None:
         self._observers.append(observer)
 
-    def notify(self, batch: Batch, clock: StepClock, scheduler: Scheduler) -> None:
+    def notify(
+        self, batch: Batch, clock: StepClock, scheduler: Scheduler, segments: tuple[tuple[int, int], ...] = ()
+    ) -> None:
         """Report a step that has run and been postprocessed, with the scheduler's state after it."""
         stats = StepStats(
             batch.phase,
@@ -68,6 +71,7 @@ class Observers:
             len(scheduler.waiting),
             scheduler.num_running,
             scheduler.take_queue_seconds(),
+            segments,
         )
         for observer in self._observers:
             try:

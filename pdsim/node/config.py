@@ -26,6 +26,8 @@ class NodeConfig:
     # On SIGTERM: seconds in-flight streams get to finish (new ones are refused) before they are failed
     drain_seconds: float = 2.0
     emulation: EmulationConfig = field(default_factory=EmulationConfig)  # read only on an emulated device
+    # A directory each node appends its steps to (shape and seconds, `pdsim.node.step_log`), for calibration
+    record_steps: str | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.port < 65536:

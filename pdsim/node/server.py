@@ -19,6 +19,7 @@ from pdsim.engine.schedulers import LoadSnapshot
 from pdsim.metrics import MetricsEndpoint, NodeMetrics, SeriesLabels
 from pdsim.node.config import NodeConfig
 from pdsim.node.service import InFlight, NodeService
+from pdsim.node.step_log import StepLog
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.server import open_server, set_serving
 from pdsim.tracing import Tracing
@@ -40,6 +41,7 @@ class NodeServer:
         self.in_flight = InFlight()
         self.metrics_endpoint = MetricsEndpoint(config.metrics)
         self._metrics: NodeMetrics | None = None
+        self._step_log: StepLog | None = None
         self.tracing = Tracing(f"pdsim-{self.role.value}", config.metrics.otlp_endpoint)
 
     @property
@@ -98,6 +100,8 @@ class NodeServer:
         if self._built is not None:
             await asyncio.to_thread(self._built.engine.stop, _ENGINE_STOP_SECONDS)
         await asyncio.to_thread(self.metrics_endpoint.stop)  # its server polls for shutdown every 0.5 s
+        if self._step_log is not None:
+            self._step_log.close()
         await asyncio.to_thread(self.tracing.shutdown)
 
     @property
@@ -115,6 +119,9 @@ class NodeServer:
         registry = self.metrics_endpoint.registry
         self._metrics = NodeMetrics(registry, labels, self.load, directions, self.config.dilation)
         self.built.engine.add_observer(self._observe_step)
+        if self.config.record_steps is not None:
+            self._step_log = StepLog(self.config.record_steps, self.role.value, self.address)
+            self.built.engine.add_observer(self._step_log.write)
         self.metrics_endpoint.start()
 
     def _observe_step(self, stats: StepStats) -> None:

@@ -10,9 +10,10 @@ Python.
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from pdsim.core.emulation.costs import Segment, forward_cost
@@ -132,3 +133,32 @@ def error_summary(errors: Sequence[float]) -> tuple[float, float]:
     absolute = sorted(abs(e) for e in errors)
     p90 = absolute[min(len(absolute) - 1, math.ceil(0.9 * len(absolute)) - 1)]
     return statistics.median(absolute), p90
+
+
+def recorded_steps(lines: Iterable[str], name: str = "served") -> list[MeasuredStep]:
+    """Steps a serving node recorded (`--record-steps`: JSON lines of phase, seconds and segments)."""
+    steps = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            segments = tuple(Segment(int(new), int(cached)) for new, cached in entry["segments"])
+            steps.append(MeasuredStep(f"{name} {entry['phase']} #{number}", segments, float(entry["seconds"])))
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"{name} line {number} is not a recorded step: {error}") from None
+    return steps
+
+
+def split_held_out(
+    steps: Sequence[MeasuredStep], every: int = 5, most: int = 300
+) -> tuple[list[MeasuredStep], list[MeasuredStep]]:
+    """(to fit on, held out): every `every`-th step held out, each set thinned evenly to at most `most` steps."""
+    train = [s for i, s in enumerate(steps) if i % every]
+    held = [s for i, s in enumerate(steps) if not i % every]
+    return _thinned(train, most), _thinned(held, most)
+
+
+def _thinned(steps: Sequence[MeasuredStep], most: int) -> list[MeasuredStep]:
+    stride = max(1, math.ceil(len(steps) / most))
+    return list(steps[::stride])

@@ -42,8 +42,7 @@ class EmulatedRunner:
         self.overrun_seconds = 0.0  # wall seconds steps ran past their dilated modeled time, in total
 
     def estimate(self, step: StepInput) -> StepEstimate:
-        segments = [Segment(1, row.position) for row in step.decodes]
-        segments += [Segment(len(chunk.prompt_ids), chunk.start) for chunk in step.chunks]
+        segments = [Segment(new, cached) for new, cached in step.segments()]
         return step_time(self.profile, self.shape, segments, self.dtype, self.tp)
 
     def run(self, step: StepInput) -> StepOutput:
