@@ -21,7 +21,6 @@ from loadgen.spec import WorkloadSpec
 from loadgen.steady_state import steady_state
 from loadgen.workload import LengthPolicy, Plan
 from pdsim.core.slo import Slo
-from pdsim.rpc import pdsim_pb2 as pb
 
 
 def add_workload_args(parser: argparse.ArgumentParser, spec: WorkloadSpec, limits: RunLimits) -> None:
@@ -94,7 +93,7 @@ async def measure(
 ) -> dict[str, Any]:
     """Plan against the router's model, run, summarize, write `output`; returns the summary."""
     info = await fetch_model_info(router, api=api)
-    if isinstance(info, pb.NodeInfo) and info.time_dilation > 1:  # an emulated cluster: measure in its time
+    if info.time_dilation > 1:  # an emulated cluster: measure in its time
         limits = dataclasses.replace(limits, dilation=info.time_dilation)
     plan = spec.plan(info.max_context, limits.duration)
     open_loop = spec.times_from_trace or spec.arrivals.open_loop

@@ -26,6 +26,7 @@ class ServedModel:
 
     model_name: str
     max_context: int
+    time_dilation: float = 1.0  # an emulated cluster's (pdsim's /v1/models says it)
 
 
 def base_url(target: str) -> str:
@@ -43,7 +44,8 @@ async def fetch_served_model(session: aiohttp.ClientSession, url: str, timeout: 
     context = card.get("max_model_len")
     if not isinstance(context, int):
         raise ConnectionError(f"{url}/models does not give the model's max_model_len (got {context!r})")
-    return ServedModel(str(card["id"]), context)
+    dilation = card.get("pdsim_time_dilation", 1.0)
+    return ServedModel(str(card["id"]), context, float(dilation) if isinstance(dilation, int | float) else 1.0)
 
 
 class OpenAiClient:

@@ -126,7 +126,7 @@ class RouterServer:
         await server.start()
         self._server = server
         if config.http_port is not None:
-            served = ServedModel(served_name, tokenizer_dir, info.max_context)
+            served = ServedModel(served_name, tokenizer_dir, info.max_context, dilation)
             self._http = HttpFront(frontend, served, self.metrics_endpoint.render, config.api_key)
             http_address = await self._http.start(config.http_host, config.http_port)
             log.info("OpenAI-compatible API on http://%s/v1 (model %s)", http_address, served.name)

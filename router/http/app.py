@@ -51,6 +51,7 @@ class ServedModel:
     name: str  # what /v1/models lists and requests name
     directory: Path  # the checkpoint, where the chat template is read (never shown to clients)
     max_context: int
+    time_dilation: float = 1.0  # emulated nodes' wall seconds per emulated second (NodeInfo.time_dilation)
 
 
 @web.middleware
@@ -165,6 +166,8 @@ class HttpFront:
             "owned_by": "pdsim",
             "root": self._model.name,  # vLLM's field; its checkpoint's path stays on the server
             "max_model_len": self._model.max_context,
+            # pdsim's: an emulated cluster's dilation, so a client reports in its time (`loadgen.clock`)
+            **({"pdsim_time_dilation": self._model.time_dilation} if self._model.time_dilation > 1 else {}),
         }
 
     async def _models(self, request: web.Request) -> web.Response:
