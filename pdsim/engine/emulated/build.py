@@ -34,9 +34,10 @@ def build_emulated_engine(role: Role, spec: ModelSpec, config: EngineConfig, emu
     profile = load_profile(spec.emulated_profile)
     model = load_model_config(spec.model)
     shape = model.shape
-    max_context = min(model.max_context, spec.max_context or model.max_context)
-    layout = KvLayout(shape.layers, shape.kv_heads, shape.head_dim, spec.dtype)
     capacity = kv_capacity(profile, shape, spec.dtype, emulation.tp)
+    # No context longer than the device holds: the router then refuses a request that could never be admitted.
+    max_context = min(model.max_context, spec.max_context or model.max_context, capacity.tokens)
+    layout = KvLayout(shape.layers, shape.kv_heads, shape.head_dim, spec.dtype)
     store = AccountingKvStore(layout, config.max_batch, max_context, capacity.tokens)
     runner = EmulatedRunner(store, profile, shape, spec.dtype, emulation.tp, emulation.dilation)
     # What decides the cache's shape, not the hardware: a prefill node modeling one GPU may hand its KV to a
