@@ -131,10 +131,22 @@ def run_calibrate(config: CalibrateConfig, log: Callable[[str], object] = print)
     runner = build_runner(model, info, config.model, config.slots, config.tokens, "measure fewer or smaller shapes")
     train = measure_steps(runner, config.train, config.repeats, device)
     held_out = measure_steps(runner, config.held_out, config.repeats, device)
+    return _fit_and_write(config, base, shape, train, held_out, "measured steps")
+
+
+def _fit_and_write(
+    config: CalibrateConfig,
+    base: HardwareProfile,
+    shape: ModelShape,
+    train: list[MeasuredStep],
+    held_out: list[MeasuredStep],
+    steps: str,
+) -> Calibration:
+    """Fit `base`'s efficiencies to `train` (described as `steps` in every figure's source) and write the profile."""
     fitted = fit_efficiencies(base, shape, config.model.dtype, train)
     source = (
-        f"fitted by pdsim calibrate to {len(train)} measured steps of {config.model.model} "
-        f"({config.model.dtype}), {datetime.now(UTC):%Y-%m-%d}"
+        f"fitted by pdsim calibrate to {len(train)} {steps} of {config.model.model} ({config.model.dtype}), "
+        f"{datetime.now(UTC):%Y-%m-%d}"
     )
     calibration = Calibration(fitted.applied(base, source), shape, fitted, train, held_out, config.model.dtype)
     write_profile(calibration.profile, config.output_path)
@@ -184,11 +196,5 @@ def calibrate_from_steps(
     log(f"{len(steps)} recorded steps from {len(files)} file(s): fitting on {len(train)}, {len(held_out)} held out")
     base = base or device_profile(config, log)
     shape = load_model_config(config.model.model).shape
-    fitted = fit_efficiencies(base, shape, config.model.dtype, train)
-    source = (
-        f"fitted by pdsim calibrate to {len(train)} steps of {config.model.model} ({config.model.dtype}) recorded "
-        f"while serving ({', '.join(p.name for p in files)}), {datetime.now(UTC):%Y-%m-%d}"
-    )
-    calibration = Calibration(fitted.applied(base, source), shape, fitted, train, held_out, config.model.dtype)
-    write_profile(calibration.profile, config.output_path)
-    return calibration
+    served = f"steps recorded while serving ({', '.join(p.name for p in files)})"
+    return _fit_and_write(config, base, shape, train, held_out, served)
