@@ -46,12 +46,12 @@ def test_the_router_timeline_counts_from_the_emission_and_divides_by_the_dilatio
 
 def test_router_metrics_record_and_judge_emulated_seconds() -> None:
     registry = CollectorRegistry()
-    metrics = RouterMetrics(registry, LABELS, SloTable(Slo(ttft=0.2, tpot=0.05)), dilation=10.0)
+    metrics = RouterMetrics(registry, LABELS, SloTable(Slo(ttft=0.2, tpot=0.06)), dilation=10.0)
     metrics.completed("", ttft=1.0, e2el=3.0, itls=[0.2], output_tokens=5)  # emulated: 0.1, 0.3, tpot 0.05
     labels = {"mode": "disaggregated", "role": "router", "instance": "r"}
     assert registry.get_sample_value("pdsim_time_to_first_token_seconds_sum", labels) == pytest.approx(0.1)
     assert registry.get_sample_value("pdsim_inter_token_latency_seconds_sum", labels) == pytest.approx(0.02)
-    assert registry.get_sample_value("pdsim_requests_slo_met_total", {**labels, "slo_class": ""}) == 1.0
+    assert registry.get_sample_value("pdsim_requests_slo_met_total", {**labels, "slo_class": "default"}) == 1.0
     assert registry.get_sample_value("pdsim_time_dilation", labels) == 10.0
 
 
