@@ -61,8 +61,15 @@ def _quantiles(metric: str, by: str = "mode", where: str = "") -> tuple[Query, .
     )
 
 
+# Prometheus takes rates over wall time; an emulated cluster runs `pdsim_time_dilation` wall seconds per emulated
+# second (1 on real devices), so multiplying by it gives rates per emulated second, like every other figure.
+PER_EMULATED_SECOND = "* on (mode) group_left max by (mode) (pdsim_time_dilation)"
+
+
 def _rate(metric: str, by: str, where: str = "", legend: str = "") -> Query:
-    return Query(f"sum by ({by}) (rate({metric}{{{_selector(where)}}}[{WINDOW}]))", legend or _legend(by))
+    """Per emulated second (per second on real devices); `by` must include `mode`."""
+    query = f"sum by ({by}) (rate({metric}{{{_selector(where)}}}[{WINDOW}])) {PER_EMULATED_SECOND}"
+    return Query(query, legend or _legend(by))
 
 
 ROWS = (

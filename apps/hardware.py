@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from pdsim.core.emulation.hardware import EMULATED_PREFIX, HardwareProfile, load_profile, profile_ids
+from pdsim.core.emulation.links import link_ids, load_link
 from pdsim.core.emulation.models import model_names
 
 
@@ -28,6 +29,7 @@ def run_hardware(args: argparse.Namespace) -> int:
         else:
             lines += ["", "`pdsim hardware ID` (or --sources) shows where every figure comes from."]
         lines.append(f"models: {', '.join(model_names())}, or a config.json path")
+        lines.append(f"links (--link, KV from prefill to decode): {', '.join(link_summary(i) for i in link_ids())}")
     print("\n".join(lines))
     return 0
 
@@ -45,6 +47,11 @@ def profile_table(profiles: list[HardwareProfile]) -> list[str]:
             f"{p.bandwidth_efficiency.value:>7.2f}{p.step_overhead_s.value * 1e3:>8.2f}ms"
         )
     return lines
+
+
+def link_summary(link_id: str) -> str:
+    link = load_link(link_id)
+    return f"{link_id} {link.bandwidth.value / 1e9:g} GB/s"
 
 
 def profile_sources(profile: HardwareProfile) -> list[str]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from pdsim.core.emulation.costs import Segment, forward_cost
 from pdsim.core.emulation.hardware import Figure, HardwareProfile
 from pdsim.core.emulation.shape import ModelShape
+from pdsim.core.emulation.step_time import step_time
 
 _GRID = 15  # points per parameter and sweep
 _ROUNDS = 10  # each zooms in by _ZOOM around the best point so far
@@ -123,8 +124,6 @@ def prediction_errors(
     profile: HardwareProfile, shape: ModelShape, dtype: str, steps: Sequence[MeasuredStep]
 ) -> list[float]:
     """(predicted - measured) / measured for each step, with the profile as it is."""
-    from pdsim.core.emulation.step_time import step_time
-
     return [(step_time(profile, shape, s.segments, dtype).seconds - s.seconds) / s.seconds for s in steps]
 
 
