@@ -1,2 +1,3 @@
 """Benchmarks of emulated devices: the time dilation a cluster shape needs (`python -m benchmarks.emulation
-overhead`) and how well an emulated twin predicts a real cluster (`python -m benchmarks.emulation fidelity`)."""
+overhead`), how well an emulated twin predicts a real cluster (`... fidelity`), and what a node costs to start
+(`... startup`)."""

@@ -1,4 +1,4 @@
-"""python -m benchmarks.emulation overhead|fidelity [...]"""
+"""python -m benchmarks.emulation overhead|fidelity|startup [...]"""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from benchmarks.emulation.fidelity import (
     run_fidelity,
 )
 from benchmarks.emulation.overhead import add_overhead_args, format_overhead, overhead_config_from, run_overhead
+from benchmarks.emulation.startup import run_startup
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,8 +20,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="benchmark", required=True)
     add_overhead_args(sub.add_parser("overhead", help="the dilation a cluster shape needs"))
     add_fidelity_args(sub.add_parser("fidelity", help="a real cluster on this CPU against its emulated twin"))
+    sub.add_parser("startup", help="a real node's start-up time and memory against an emulated one's")
     args = parser.parse_args(argv)
-    if args.benchmark == "overhead":
+    if args.benchmark == "startup":
+        print(run_startup(), flush=True)
+    elif args.benchmark == "overhead":
         config = overhead_config_from(args)
         print(format_overhead(config, run_overhead(config)), flush=True)
     else:
