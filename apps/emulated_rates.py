@@ -1,5 +1,6 @@
-"""The rates `make compare` sweeps on emulated devices, from the cost model: a CPU's 0.5-2 req/s would leave an
-emulated H100 idle, and a sweep must straddle the cluster's knee to show anything.
+"""What `make compare` runs on emulated devices by default: rates from the cost model (a CPU's 0.5-2 req/s would
+leave an emulated H100 idle, and a sweep must straddle the cluster's knee to show anything), shorter runs and two
+arms (an emulated second takes `dilation` wall seconds).
 
 The estimate is one device's throughput on the mix's mean request: its prefill alone, then its output tokens
 decoded in full batches of `max_batch` at the request's mean context, the whole cluster's devices at once.
@@ -21,6 +22,10 @@ from pdsim.models.spec import ModelSpec
 
 RATE_FRACTIONS = (0.25, 0.5, 0.75, 1.0)
 MAIN_FRACTION = 0.5
+# An emulated run's other defaults: each rate sends for this many emulated seconds (x the dilation on the wall
+# clock), and the arms are the baseline the literature says disaggregation must beat against disaggregation.
+EMULATED_DURATION = 5.0
+EMULATED_ARMS = ("colocated", "disaggregated")
 _SAMPLES = 2000
 
 

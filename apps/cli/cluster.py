@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from pdsim.models.flags import add_model_args, model_spec_from
 
 if TYPE_CHECKING:
     from apps.experiment import ExperimentConfig
+    from loadgen.runner import RunLimits
 
 
 def _add_mode_arg(parser: argparse.ArgumentParser) -> None:
@@ -168,15 +170,10 @@ def experiment_config_from(args: argparse.Namespace) -> ExperimentConfig:
     given = _rates_from(args.rates) if args.rates is not None else None  # a sweep asked for is run, repeats or not
     model = model_spec_from(args)
     emulation = emulation_config_from(args)
-    rate = args.rate
-    if model.emulated_profile is not None and given is None and rate == defaults.rate:
-        # The CPU's rates would leave an emulated GPU idle: sweep around the cluster's modeled capacity instead.
-        from apps.emulated_rates import emulated_rates
-
-        devices = max(args.workers, args.prefill + args.decode)
-        rate, given = emulated_rates(model, emulation, args.mix, args.max_batch, devices)
-        print(f"emulated {model.device}: rates {_listed(given)} req/s, main {rate:g} (fractions of the modeled "
-              f"capacity; --rate and --rates choose others)", flush=True)  # fmt: skip
+    rate, limits = args.rate, limits_from(args)
+    arms = tuple(a.strip() for a in args.arms.split(",") if a.strip())
+    if model.emulated_profile is not None:
+        rate, given, limits, arms = _emulated_defaults(args, defaults, rate, given, limits, arms)
     return ExperimentConfig(
         model=model,
         workers=args.workers,
@@ -186,10 +183,10 @@ def experiment_config_from(args: argparse.Namespace) -> ExperimentConfig:
         step_token_budget=args.step_token_budget,
         routing=args.routing,
         workload=workload_from(args),
-        limits=limits_from(args),
+        limits=limits,
         rate=rate,
         rates=given or defaults.rates,
-        arms=tuple(a.strip() for a in args.arms.split(",") if a.strip()),
+        arms=arms,
         output=Path(args.output),
         repeats=args.repeats,
         repeat_rates=given or defaults.repeat_rates,
@@ -199,6 +196,37 @@ def experiment_config_from(args: argparse.Namespace) -> ExperimentConfig:
         prefill_device=args.prefill_device,
         decode_device=args.decode_device,
     )
+
+
+def _emulated_defaults(
+    args: argparse.Namespace,
+    defaults: ExperimentConfig,
+    rate: float,
+    given: tuple[float, ...] | None,
+    limits: RunLimits,
+    arms: tuple[str, ...],
+) -> tuple[float, tuple[float, ...] | None, RunLimits, tuple[str, ...]]:
+    """On emulated devices, what the user left at the CPU's defaults is chosen for the device: the sweep straddles
+    the cluster's modeled capacity (a CPU's 0.5-2 req/s would leave an emulated GPU idle), each run sends for
+    `EMULATED_DURATION` emulated seconds, and the arms are chunked colocated against disaggregated, so that a
+    sweep on emulated GPUs takes about ten minutes at the default dilation."""
+    from apps.emulated_rates import EMULATED_ARMS, EMULATED_DURATION, emulated_rates
+
+    chosen = []
+    if given is None and rate == defaults.rate:
+        devices = max(args.workers, args.prefill + args.decode)
+        model, emulation = model_spec_from(args), emulation_config_from(args)
+        rate, given = emulated_rates(model, emulation, args.mix, args.max_batch, devices)
+        chosen.append(f"rates {_listed(given)} req/s (main {rate:g}), fractions of the modeled capacity")
+    if limits.duration == defaults.limits.duration:
+        limits = dataclasses.replace(limits, duration=EMULATED_DURATION)
+        chosen.append(f"{EMULATED_DURATION:g} emulated s per run")
+    if arms == defaults.arms:
+        arms = EMULATED_ARMS
+        chosen.append(f"arms {', '.join(arms)}")
+    if chosen:
+        print(f"emulated {args.device}: {'; '.join(chosen)} (--rates, --duration and --arms choose others)", flush=True)
+    return rate, given, limits, arms
 
 
 def _run_up(args: argparse.Namespace) -> int:
