@@ -31,6 +31,7 @@ from loadgen.arrivals import ArrivalKind, Arrivals
 from loadgen.runner import Api, RunLimits
 from loadgen.spec import WorkloadSpec
 from pdsim.core.topology import Mode
+from pdsim.engine.emulated.config import EmulationConfig
 from pdsim.models.presets import ensure_preset
 from pdsim.models.spec import ModelSpec
 from pdsim.node.config import NodeConfig
@@ -128,6 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tools", default=",".join([*TOOLS]), help=f"of {', '.join(TOOLS)}")
     parser.add_argument("--modes", default="colocated,disaggregated")
     parser.add_argument("--model", default="tiny")
+    parser.add_argument(
+        "--device", default="cpu",
+        help="the nodes' device; an emulated one (e.g. a profile pdsim calibrate fitted to this CPU) takes the "
+        "steps' time without their CPU, which on a small machine the tools' own processes need (runs at dilation 1)",
+    )  # fmt: skip
     parser.add_argument("--rate", type=float, default=2.0)
     parser.add_argument("--count", type=int, default=50)
     parser.add_argument("--input-tokens", type=int, default=64)
@@ -139,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[str] = []
     commands: list[str] = []
     for mode in args.modes.split(","):
-        node = NodeConfig(model=ModelSpec(args.model))
+        # Dilation 1: the tools measure wall time, and know nothing of emulated seconds.
+        node = NodeConfig(model=ModelSpec(args.model, args.device), emulation=EmulationConfig(dilation=1.0))
         cluster = ClusterSpec(Mode(mode), 2, 1, 1, node, router_port=0, http_port=0)
         with started_cluster(cluster) as launcher:
             base = "http://" + launcher.children[-1].endpoints["http"]
