@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import sys
 from pathlib import Path
@@ -93,8 +92,7 @@ async def measure(
 ) -> dict[str, Any]:
     """Plan against the router's model, run, summarize, write `output`; returns the summary."""
     info = await fetch_model_info(router, api=api)
-    if info.time_dilation > 1:  # an emulated cluster: measure in its time
-        limits = dataclasses.replace(limits, dilation=info.time_dilation)
+    limits = limits.on_cluster(info.time_dilation)  # an emulated cluster's run measures in its time
     plan = spec.plan(info.max_context, limits.duration)
     open_loop = spec.times_from_trace or spec.arrivals.open_loop
     records = await run_plan(router, plan, open_loop, spec.arrivals.concurrency, limits, label, api)

@@ -10,10 +10,11 @@ reaches the client late, behind Python's own overheads, still counts from when i
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from pdsim.core.emulation.dilation import check_dilation
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,8 +23,7 @@ class RunClock:
     dilation: float = 1.0
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.dilation) and self.dilation >= 1):
-            raise ValueError(f"dilation must be a number >= 1, got {self.dilation}")
+        check_dilation(self.dilation)
 
     def now(self) -> float:
         """Seconds since the start, emulated."""

@@ -11,6 +11,7 @@ are cancelled and recorded as timeouts.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -26,6 +27,7 @@ from loadgen.openai_client import OpenAiClient, ServedModel, base_url, fetch_ser
 from loadgen.progress import Progress
 from loadgen.records import RequestRecord
 from loadgen.workload import Plan, PlannedRequest
+from pdsim.core.emulation.dilation import check_dilation
 from pdsim.rpc import pdsim_pb2 as pb
 from pdsim.rpc import pdsim_pb2_grpc as pb_grpc
 from pdsim.rpc.server import insecure_channel
@@ -48,7 +50,12 @@ class RunLimits:
                 raise ValueError(f"{name} must be > 0, got {value}")
         if self.warmup < 0:
             raise ValueError(f"warmup must be >= 0, got {self.warmup}")
-        RunClock(0.0, self.dilation)  # refuses a bad dilation, naming it
+        check_dilation(self.dilation)
+
+    def on_cluster(self, time_dilation: float) -> RunLimits:
+        """These limits against a cluster that runs `time_dilation` wall seconds per emulated second (what its
+        router reports, 0 or 1 on real devices): the run measures in its time."""
+        return dataclasses.replace(self, dilation=max(time_dilation, 1.0))
 
     @property
     def drain_seconds(self) -> float:

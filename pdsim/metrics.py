@@ -111,6 +111,10 @@ class StepFacts(Protocol):
     def seconds(self) -> float: ...
     @property
     def queue_seconds(self) -> Sequence[float]: ...
+    @property
+    def modeled_seconds(self) -> float | None:
+        """An emulated step's cost-model time; None on a real device."""
+        ...
 
 
 class LoadFacts(Protocol):
@@ -233,6 +237,8 @@ class NodeMetrics:
     def step(self, phase: str, stats: StepFacts) -> None:
         """One engine step of `phase`: prefill, decode or mixed (decodes and prompt chunks in one forward)."""
         step_seconds, batch, busy = self._phases[phase]
+        if stats.modeled_seconds is not None:  # an emulated step: already in emulated seconds
+            self._modeled[phase].inc(stats.modeled_seconds)
         seconds = stats.seconds * self._scale
         step_seconds.observe(seconds)
         batch.observe(stats.batch_size)
@@ -243,10 +249,6 @@ class NodeMetrics:
         self._step_tokens["decode"].inc(stats.decode_tokens)
         for waited in stats.queue_seconds:
             self._queue_seconds.observe(waited * self._scale)
-
-    def modeled_step(self, phase: str, seconds: float) -> None:
-        """An emulated step's modeled time (emulated seconds already: the cost model's)."""
-        self._modeled[phase].inc(seconds)
 
     def kv_transfer(self, direction: str, num_bytes: int, seconds: float) -> None:
         """One request's KV, `sent` by a prefill node or `received` by a decode node."""

@@ -28,6 +28,8 @@ from pdsim.models.flags import add_model_args, model_spec_from
 if TYPE_CHECKING:
     from apps.experiment import ExperimentConfig
     from loadgen.runner import RunLimits
+    from pdsim.engine.emulated.config import EmulationConfig
+    from pdsim.models.spec import ModelSpec
 
 
 def _add_mode_arg(parser: argparse.ArgumentParser) -> None:
@@ -173,7 +175,7 @@ def experiment_config_from(args: argparse.Namespace) -> ExperimentConfig:
     rate, limits = args.rate, limits_from(args)
     arms = tuple(a.strip() for a in args.arms.split(",") if a.strip())
     if model.emulated_profile is not None:
-        rate, given, limits, arms = _emulated_defaults(args, defaults, rate, given, limits, arms)
+        rate, given, limits, arms = _emulated_defaults(args, defaults, model, emulation, rate, given, limits, arms)
     return ExperimentConfig(
         model=model,
         workers=args.workers,
@@ -201,6 +203,8 @@ def experiment_config_from(args: argparse.Namespace) -> ExperimentConfig:
 def _emulated_defaults(
     args: argparse.Namespace,
     defaults: ExperimentConfig,
+    model: ModelSpec,
+    emulation: EmulationConfig,
     rate: float,
     given: tuple[float, ...] | None,
     limits: RunLimits,
@@ -215,7 +219,6 @@ def _emulated_defaults(
     chosen = []
     if given is None and rate == defaults.rate:
         devices = max(args.workers, args.prefill + args.decode)
-        model, emulation = model_spec_from(args), emulation_config_from(args)
         rate, given = emulated_rates(model, emulation, args.mix, args.max_batch, devices)
         chosen.append(f"rates {_listed(given)} req/s (main {rate:g}), fractions of the modeled capacity")
     if limits.duration == defaults.limits.duration:

@@ -75,11 +75,6 @@ class ClusterSpec:
         for role in (Role.PREFILL, Role.DECODE):
             self.node_for(role)  # a bad per-role device is refused now, naming it
 
-    @property
-    def dilation(self) -> float:
-        """Wall seconds per emulated second: the emulation's when any pool is emulated, else 1."""
-        return max(self.node_for(role).dilation for role in set(self.roles()))
-
     def node_for(self, role: Role) -> NodeConfig:
         """The config of a node of `role`: the shared one on the role's own device, when it has one."""
         device = {Role.PREFILL: self.prefill_device, Role.DECODE: self.decode_device}.get(role)

@@ -160,16 +160,18 @@ def format_calibration(calibration: Calibration, path: str) -> str:
         f"{e.attention_flop:.3f} and {e.attention_bandwidth:.3f}; {e.overhead_s * 1000:.2f} ms per step",
         f"{'step':<34} {'set':<9} {'measured ms':>11} {'predicted ms':>12} {'error':>7}",
     ]
-    for label, steps in (("fitted", calibration.train), ("held-out", calibration.held_out)):
+    sets = [(label, steps, calibration.errors(steps))
+            for label, steps in (("fitted", calibration.train), ("held-out", calibration.held_out))]  # fmt: skip
+    for label, steps, errors in sets:
         if len(steps) > _MOST_ROWS:  # steps recorded while serving: hundreds; their summary says it
             continue
-        for step, error in zip(steps, calibration.errors(steps), strict=True):
+        for step, error in zip(steps, errors, strict=True):
             predicted = step.seconds * (1 + error)
             lines.append(
                 f"{step.name:<34} {label:<9} {step.seconds * 1000:>11.2f} {predicted * 1000:>12.2f} {error:>+7.1%}"
             )
-    for label, steps in (("fitted", calibration.train), ("held-out", calibration.held_out)):
-        median, p90 = error_summary(calibration.errors(steps))
+    for label, steps, errors in sets:
+        median, p90 = error_summary(errors)
         lines.append(f"{label} steps: median |error| {median:.1%}, p90 {p90:.1%} ({len(steps)} shapes)")
     lines.append(f"profile: {path} (use it as --device emulated:{path})")
     return "\n".join(lines)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
@@ -42,7 +41,7 @@ def measure(cluster: Cluster, workload: WorkloadSpec, limits: RunLimits) -> RunF
     async def run() -> dict[str, Any]:
         info = await fetch_model_info(cluster.router)
         assert isinstance(info, pb.NodeInfo)
-        run_limits = dataclasses.replace(limits, dilation=max(info.time_dilation, 1.0))
+        run_limits = limits.on_cluster(info.time_dilation)
         plan = workload.plan(info.max_context, run_limits.duration)
         open_loop = workload.arrivals.open_loop
         records = await run_plan(cluster.router, plan, open_loop, workload.arrivals.concurrency, run_limits)

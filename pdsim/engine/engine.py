@@ -114,7 +114,7 @@ class Engine:
             clock.stop()
             self.scheduler.postprocess(batch, output)
             self.steps += 1
-            self._observers.notify(batch, clock, self.scheduler, step.segments())
+            self._observers.notify(batch, step, output, clock, self.scheduler)
 
     def _run(self, batch: Batch, step: StepInput) -> StepOutput | None:
         """The step's tokens, or None when the step failed and its requests were failed with it."""

@@ -18,6 +18,7 @@ class RunningBatch:
         self.store = store
         self.requests: list[Request] = []  # decoding, request i in slot i
         self.prefilling: list[Request] = []  # in slots len(requests).. in admission order
+        self._reserved = 0  # tokens the admitted requests may grow to (see `has_room`), kept as they come and go
 
     def __len__(self) -> int:
         return len(self.requests)
@@ -31,10 +32,7 @@ class RunningBatch:
         generate) beside what the admitted requests may grow to: reserving the most a request can hold means no
         running request is ever preempted. A store of slots that each hold a whole context always has that room
         when a slot is free; an emulated device's store, sized by its memory, may not."""
-        if not self.free_slots:
-            return False
-        reserved = sum(self._most_tokens(r) for r in (*self.requests, *self.prefilling))
-        return reserved + self._most_tokens(request) <= self.store.capacity_tokens
+        return bool(self.free_slots) and self._reserved + self._most_tokens(request) <= self.store.capacity_tokens
 
     def _most_tokens(self, request: Request) -> int:
         return min(request.prompt_len + request.params.max_tokens, self.store.max_tokens)
@@ -44,6 +42,7 @@ class RunningBatch:
         assert self.has_room(request)
         request.slot = len(self.requests) + len(self.prefilling)
         self.prefilling.append(request)
+        self._reserved += self._most_tokens(request)
 
     def join(self, request: Request) -> None:
         assert self.prefilling and self.prefilling[0] is request, "prompts join in admission order"
@@ -66,6 +65,7 @@ class RunningBatch:
                 self.requests[slot] = last
             self._close_gap(len(self.requests), self.prefilling)
         request.slot = -1
+        self._reserved -= self._most_tokens(request)
 
     def _close_gap(self, free: int, behind: list[Request]) -> None:
         """Slot `free` was vacated: move each request in `behind` (in slot order) down one slot."""

@@ -82,6 +82,7 @@ class StepOutput:
 
     tokens: list[int]
     logprobs: Sequence[TokenLogprobs | None] | None = None
+    modeled_seconds: float | None = None  # an emulated runner's: the cost model's time for the step
 
     def row_logprobs(self) -> Sequence[TokenLogprobs | None]:
         """One entry per token: None where its row did not ask (every row, when none did)."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pdsim.engine.batch import Batch
 from pdsim.engine.request import Phase
 from pdsim.engine.schedulers import Scheduler
+from pdsim.engine.step import StepInput, StepOutput
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,8 @@ class StepStats:
     waiting: int  # queued after the step
     running: int
     queue_seconds: tuple[float, ...] = ()  # time in the queue of each request that left it for this step
-    segments: tuple[tuple[int, int], ...] = ()  # (new tokens, cached tokens) per row: the step's shape
+    step: StepInput | None = None  # what ran (its `segments()` are the step's shape)
+    modeled_seconds: float | None = None  # emulated devices: the cost model's time for the step
 
 
 StepObserver = Callable[[StepStats], None]
@@ -55,9 +57,7 @@ class Observers:
     def add(self, observer: StepObserver) -> None:
         self._observers.append(observer)
 
-    def notify(
-        self, batch: Batch, clock: StepClock, scheduler: Scheduler, segments: tuple[tuple[int, int], ...] = ()
-    ) -> None:
+    def notify(self, batch: Batch, step: StepInput, output: StepOutput, clock: StepClock, scheduler: Scheduler) -> None:
         """Report a step that has run and been postprocessed, with the scheduler's state after it."""
         stats = StepStats(
             batch.phase,
@@ -71,7 +71,8 @@ class Observers:
             len(scheduler.waiting),
             scheduler.num_running,
             scheduler.take_queue_seconds(),
-            segments,
+            step,
+            output.modeled_seconds,
         )
         for observer in self._observers:
             try:

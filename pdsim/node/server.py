@@ -13,7 +13,6 @@ from grpc_health.v1 import health
 
 from pdsim.core.topology import Role
 from pdsim.engine.assemble import BuiltEngine
-from pdsim.engine.emulated.runner import EmulatedRunner
 from pdsim.engine.engine import StepStats
 from pdsim.engine.schedulers import LoadSnapshot
 from pdsim.metrics import MetricsEndpoint, NodeMetrics, SeriesLabels
@@ -126,9 +125,6 @@ class NodeServer:
 
     def _observe_step(self, stats: StepStats) -> None:
         self.metrics.step(stats.phase.value, stats)
-        runner = self.built.runner
-        if isinstance(runner, EmulatedRunner) and runner.last_estimate is not None:  # this step's (engine thread)
-            self.metrics.modeled_step(stats.phase.value, runner.last_estimate.seconds)
 
     # ---------------------------------------------------------------- role hooks
     def _add_services(self, server: grpc.aio.Server) -> None:

@@ -21,7 +21,8 @@ class StepLog:
         self._lock = threading.Lock()  # written on the engine thread, closed on the event loop's
 
     def write(self, stats: StepStats) -> None:
-        line = json.dumps({"phase": stats.phase.value, "seconds": stats.seconds, "segments": stats.segments})
+        segments = stats.step.segments() if stats.step is not None else ()
+        line = json.dumps({"phase": stats.phase.value, "seconds": stats.seconds, "segments": segments})
         with self._lock:
             if self._file is not None:
                 self._file.write(line + "\n")

@@ -50,9 +50,9 @@ def test_a_step_sleeps_its_modeled_time_times_the_dilation() -> None:
     assert slept and math.isclose(slept[0], 10 * modeled, rel_tol=0.05)  # less the step's own bookkeeping
     # A mixed step is costed as one forward over both kinds of segment.
     chunk = PrefillRow(2, list(range(100)), None, start=300)
-    runner.run(StepInput([rows[0]], [chunk]))
+    output = runner.run(StepInput([rows[0]], [chunk]))
     mixed = step_time(H100, LLAMA_8B, [Segment(1, 1023), Segment(100, 300)], "bfloat16").seconds
-    assert runner.last_estimate is not None and runner.last_estimate.seconds == pytest.approx(mixed)
+    assert output.modeled_seconds is not None and output.modeled_seconds == pytest.approx(mixed)
 
 
 def test_tokens_depend_only_on_the_seed_and_position_whatever_the_batch() -> None:
