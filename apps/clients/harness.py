@@ -139,6 +139,7 @@ def _first_request(base: str, process: subprocess.Popen[str], deadline: float) -
 
 
 def run_pdsim(run: Run) -> Figures:
+    """pdsim's own client (`--api openai`) with the run's shape and rate; its ITL median of either kind."""
     mix = run.out / "mix.toml"
     run.out.mkdir(parents=True, exist_ok=True)
     mix.write_text(
@@ -147,7 +148,7 @@ def run_pdsim(run: Run) -> Figures:
         "slo = { ttft = 10.0, tpot = 1.0 }\nignore_eos = true\n"
     )
     spec = WorkloadSpec(mix=str(mix), arrivals=Arrivals(ArrivalKind.CONSTANT, rate=run.rate), count=run.count)
-    limits = RunLimits(duration=run.count / run.rate + 1, warmup=0, request_timeout=120, drain_timeout=120)
+    limits = RunLimits(duration=run.count / run.rate, warmup=0, request_timeout=120, drain_timeout=120)
     summary = asyncio.run(measure(run.base, spec, limits, run.out, api=Api.OPENAI))
     records = [json.loads(x) for x in (run.out / "requests.jsonl").read_text().splitlines()]
     ok = [r for r in records if r["status"] == "ok"]

@@ -1,7 +1,11 @@
-"""Overload detection: a level backlog is a steady state; a growing one, or timeouts, is overload."""
+"""Overload detection: a level backlog is a steady state; a growing one, or timeouts, is overload. And how long a
+run's sends loaded it."""
 
 from __future__ import annotations
 
+import pytest
+
+from apps.loadgen_cli import sends_cover
 from apps.sweep import max_rate_meeting_target
 from loadgen.records import RequestRecord
 from loadgen.steady_state import steady_state
@@ -42,3 +46,11 @@ def test_an_overloaded_rate_never_counts_as_holding_the_target() -> None:
         3.0: {"slo_attainment": 0.50, "steady_state": overloaded},
     }
     assert max_rate_meeting_target(sweep) == (1.0, False)
+
+
+def test_evenly_spaced_sends_load_one_gap_past_the_last() -> None:
+    # 30 requests at 2 req/s, the last sent at 14.5 s, load a 15 s run: `pdsim loadgen` says nothing of its count.
+    assert sends_cover(14.5, 30) == pytest.approx(15.0)
+    assert sends_cover(14.5, 30) >= 15.0 * (1 - 1e-9)
+    assert sends_cover(7.0, 15) < 15.0  # half the duration: it warns
+    assert sends_cover(0.0, 1) == 0.0
