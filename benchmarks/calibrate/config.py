@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pdsim.core.emulation.costs import Segment
 from pdsim.models.spec import ModelSpec
 
 
@@ -29,11 +28,6 @@ class Shape:
             raise ValueError(f"a step needs prompts of > 0 tokens or decodes, got {self}")
         if not self.prefills and not self.decodes:
             raise ValueError("a step needs at least one prompt or one decode")
-
-    @property
-    def segments(self) -> tuple[Segment, ...]:
-        return (*(Segment(1, self.context) for _ in range(self.decodes)),
-                *(Segment(self.length) for _ in range(self.prefills)))  # fmt: skip
 
     @property
     def name(self) -> str:

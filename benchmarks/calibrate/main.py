@@ -63,7 +63,7 @@ def measure_steps(runner: Any, shapes: Sequence[Shape], repeats: int, device: An
         chunks = [PrefillRow(shape.decodes + i, prompt, GREEDY) for i, prompt in enumerate(prompts)]
         step = StepInput(decodes, chunks if shape.prefills else ())
         times = [timed(partial(runner.run, step), device)[1] for _ in range(repeats + 1)][1:]
-        steps.append(MeasuredStep(shape.name, shape.segments, statistics.median(times)))
+        steps.append(MeasuredStep(shape.name, step.segments(), statistics.median(times)))
     return steps
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from benchmarks.phases import report
 from benchmarks.phases.config import PhasesConfig
-from benchmarks.phases.points import Headline, Point, cost_point
+from benchmarks.phases.points import Headline, Point, cost_point, generation_point
 from benchmarks.phases.roofline_plot import plot_roofline
 from benchmarks.phases.roofs import Peaks
 from pdsim.core.emulation.costs import decode_cost, prefill_cost
@@ -36,10 +36,7 @@ def _decode(profile: HardwareProfile, shape: ModelShape, dtype: str, batch: int,
 def _headline(profile: HardwareProfile, shape: ModelShape, dtype: str, c: PhasesConfig) -> Headline:
     prefill = _prefill(profile, shape, dtype, c.requests, c.input_tokens)
     steps = [_decode(profile, shape, dtype, c.requests, c.input_tokens + i) for i in range(c.output_tokens - 1)]
-    decode = Point("decode", c.requests, c.input_tokens + (len(steps) - 1) // 2, len(steps),
-                   sum(p.seconds for p in steps), c.requests * len(steps), sum(p.flops for p in steps),
-                   sum(p.bytes for p in steps))  # fmt: skip
-    return Headline(prefill, decode, tuple(p.seconds for p in steps))
+    return Headline(prefill, generation_point(steps), tuple(p.seconds for p in steps))
 
 
 def run_emulated_phases(config: PhasesConfig, device: str, log: Callable[[str], object] = print) -> dict[str, Any]:

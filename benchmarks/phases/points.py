@@ -3,6 +3,7 @@ measured by `timing`, or predicted for an emulated device by `emulated`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pdsim.core.emulation.costs import Cost
@@ -54,6 +55,17 @@ class Headline:
     def ratio(self) -> float:
         """Prefill tokens/s over decode tokens/s."""
         return self.prefill.tokens_per_s / self.decode.tokens_per_s
+
+
+def generation_point(steps: Sequence[Point]) -> Point:
+    """A generation's decode steps (one token for each of the batch's requests, each step one context longer) as
+    one point: their totals, at the mean context."""
+    first = steps[0]
+    return Point(
+        "decode", first.batch, first.context + (len(steps) - 1) // 2, sum(p.steps for p in steps),
+        sum(p.seconds for p in steps), sum(p.tokens for p in steps), sum(p.flops for p in steps),
+        sum(p.bytes for p in steps),
+    )  # fmt: skip
 
 
 def cost_point(phase: str, batch: int, context: int, steps: int, step_seconds: float, tokens: int, cost: Cost) -> Point:

@@ -16,7 +16,7 @@ import statistics
 import torch
 
 from benchmarks.phases.peaks import timed
-from benchmarks.phases.points import Headline, Point, cost_point
+from benchmarks.phases.points import Headline, Point, cost_point, generation_point
 from pdsim.core.emulation.costs import decode_cost, prefill_cost
 from pdsim.core.emulation.shape import ModelShape
 from pdsim.core.requests import SamplingParams
@@ -71,14 +71,12 @@ class PhaseTimer:
         warm, _ = self._prefill(requests, input_tokens)
         self._timed_decode([DecodeRow(t, input_tokens, GREEDY) for t in warm])
         tokens, prefill_seconds = self._prefill(requests, input_tokens)
-        times: list[float] = []
-        flops = nbytes = 0
+        steps: list[Point] = []
         for step in range(output_tokens - 1):
             context = input_tokens + step
             tokens, seconds = self._timed_decode([DecodeRow(t, context, GREEDY) for t in tokens])
-            times.append(seconds)
             cost = decode_cost(self.shape, requests, context, self.dtype)
-            flops, nbytes = flops + cost.flops, nbytes + cost.bytes
+            steps.append(cost_point("decode", requests, context, 1, seconds, requests, cost))
         prefill = cost_point(
             "prefill",
             requests,
@@ -88,11 +86,7 @@ class PhaseTimer:
             requests * input_tokens,
             prefill_cost(self.shape, requests, input_tokens, self.dtype),
         )
-        steps = len(times)
-        decode = Point(
-            "decode", requests, input_tokens + (steps - 1) // 2, steps, sum(times), requests * steps, flops, nbytes
-        )
-        return Headline(prefill, decode, tuple(times))
+        return Headline(prefill, generation_point(steps), tuple(p.seconds for p in steps))
 
     def _prefill(self, batch: int, length: int) -> tuple[list[int], float]:
         self._check_fits(batch, length)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from pdsim.core.emulation.costs import Segment
 from pdsim.core.kv_layout import KvLayout
 from pdsim.core.requests import SamplingParams, TokenLogprobs
 
@@ -71,9 +72,10 @@ class StepInput:
     def decode(cls, rows: Sequence[DecodeRow]) -> StepInput:
         return cls(decodes=rows)
 
-    def segments(self) -> tuple[tuple[int, int], ...]:
-        """The step's work as (new tokens, tokens already cached) per row: what the cost model counts."""
-        return (*((1, row.position) for row in self.decodes), *((len(c.prompt_ids), c.start) for c in self.chunks))
+    def segments(self) -> tuple[Segment, ...]:
+        """The step's work as new tokens on tokens already cached, per row: what the cost model counts."""
+        return (*(Segment(1, row.position) for row in self.decodes),
+                *(Segment(len(c.prompt_ids), c.start) for c in self.chunks))  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ class StepLog:
         self._lock = threading.Lock()  # written on the engine thread, closed on the event loop's
 
     def write(self, stats: StepStats) -> None:
-        segments = stats.step.segments() if stats.step is not None else ()
+        segments = [(s.new, s.cached) for s in stats.step.segments()] if stats.step is not None else []
         line = json.dumps({"phase": stats.phase.value, "seconds": stats.seconds, "segments": segments})
         with self._lock:
             if self._file is not None:

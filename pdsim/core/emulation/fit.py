@@ -80,6 +80,8 @@ def _work(shape: ModelShape, dtype: str, step: MeasuredStep) -> _Work:
 
 
 def _predict(work: _Work, peak: float, bandwidth: float, e: Sequence[float]) -> float:
+    # `step_time`'s sum at tp 1, on work computed once: the fit evaluates it for every step at every grid point.
+    # tests/emulation/test_fit.py holds the two together (a fit to step_time's times predicts them within 1%).
     gemms = max(work.gemm_flops / (peak * e[0]), work.gemm_bytes / (bandwidth * e[1]))
     attention = max(work.attention_flops / (peak * e[2]), work.attention_bytes / (bandwidth * e[3]))
     return gemms + attention + e[4]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from pdsim.core.emulation.costs import Segment
 from pdsim.core.emulation.hardware import HardwareProfile
 from pdsim.core.emulation.shape import ModelShape
 from pdsim.core.emulation.step_time import step_time
@@ -42,8 +41,7 @@ class EmulatedRunner:
 
     def run(self, step: StepInput) -> StepOutput:
         started = time.perf_counter()
-        segments = [Segment(new, cached) for new, cached in step.segments()]
-        modeled = step_time(self.profile, self.shape, segments, self.dtype, self.tp).seconds
+        modeled = step_time(self.profile, self.shape, step.segments(), self.dtype, self.tp).seconds
         sampled: list[tuple[SamplingRow, int]] = [(r.sampling, r.position + 1) for r in step.decodes]
         sampled += [(c.sampling, c.start + len(c.prompt_ids)) for c in step.chunks if c.sampling is not None]
         tokens = [emulated_token(row, position) for row, position in sampled]
